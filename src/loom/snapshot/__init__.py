@@ -1,0 +1,14 @@
+"""The snapshot: the versioned contract between the control plane and the proxy."""
+
+from loom.snapshot.load import Problem, SnapshotError, dump_snapshot, load_snapshot, parse_snapshot
+from loom.snapshot.model import SCHEMA_VERSION, Snapshot
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Problem",
+    "Snapshot",
+    "SnapshotError",
+    "dump_snapshot",
+    "load_snapshot",
+    "parse_snapshot",
+]
