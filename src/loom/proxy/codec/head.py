@@ -11,8 +11,8 @@ from __future__ import annotations
 class RequestHead:
     __slots__ = (
         "authority",
-        "content_length",
         "chunked",
+        "content_length",
         "expect_continue",
         "headers",
         "hmap",

@@ -1,0 +1,54 @@
+"""``loom``: the command line. Thin: parse arguments, call the packages, print."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from loom import __version__
+from loom.snapshot import SnapshotError, load_snapshot
+
+app = typer.Typer(
+    name="loom",
+    help="Loom service mesh: sidecar proxy, control plane, identities and golden metrics.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+
+@app.command()
+def version() -> None:
+    """Print Loom's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def proxy(
+    config: Path = typer.Option(..., "--config", "-c", help="Snapshot file (YAML or JSON) to serve."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    check: bool = typer.Option(False, "--check", help="Validate the snapshot and exit."),
+) -> None:
+    """Run one sidecar proxy from a snapshot file (reloads on SIGHUP or when the file changes)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        snapshot = load_snapshot(config)
+    except FileNotFoundError:
+        err.print(f"[red]error:[/] no such snapshot file: {config}")
+        raise typer.Exit(2) from None
+    except SnapshotError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    if check:
+        typer.echo(f"{config}: snapshot version {snapshot.version} is valid")
+        return
+    from loom.proxy.main import run
+
+    run(config)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,87 @@
+"""A request body on its way upstream: streamed, with flow control, replayable while small."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from loom.proxy.codec.serialize import LAST_CHUNK, chunk
+
+if TYPE_CHECKING:
+    from loom.proxy.http.downstream import DownstreamConnection
+    from loom.proxy.upstream.connection import UpstreamConnection
+
+RETRY_BUFFER_BYTES = 64 * 1024
+"""What a retry may replay; a longer body is streamed once and never retried."""
+HIGH_WATER_BYTES = 64 * 1024
+
+
+class RequestBody:
+    __slots__ = (
+        "chunked",
+        "done",
+        "downstream",
+        "pending",
+        "pending_bytes",
+        "replay",
+        "replay_bytes",
+        "sink",
+        "total",
+    )
+
+    def __init__(self, downstream: DownstreamConnection, chunked: bool, empty: bool) -> None:
+        self.downstream = downstream
+        self.chunked = chunked
+        self.done = empty
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        self.replay: list[bytes] | None = []
+        self.replay_bytes = 0
+        self.sink: UpstreamConnection | None = None
+        self.total = 0
+
+    @property
+    def replayable(self) -> bool:
+        return self.replay is not None
+
+    def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        replay = self.replay
+        if replay is not None:
+            if self.replay_bytes + len(data) <= RETRY_BUFFER_BYTES:
+                replay.append(data)
+                self.replay_bytes += len(data)
+            else:
+                self.replay = None
+        sink = self.sink
+        if sink is not None:
+            if not sink.closed:
+                sink.transport.write(chunk(data) if self.chunked else data)
+            return
+        self.pending.append(data)
+        self.pending_bytes += len(data)
+        if self.pending_bytes > HIGH_WATER_BYTES:
+            self.downstream.pause(self.downstream.PAUSE_BODY)
+
+    def finish(self) -> None:
+        self.done = True
+        sink = self.sink
+        if sink is not None and self.chunked and not sink.closed:
+            sink.transport.write(LAST_CHUNK)
+
+    def attach(self, sink: UpstreamConnection, retry: bool) -> None:
+        """Send what has arrived so far to ``sink`` and stream the rest to it as it comes."""
+        self.sink = sink
+        parts = (self.replay or []) if retry else self.pending
+        if parts:
+            if self.chunked:
+                sink.transport.writelines([chunk(p) for p in parts])
+            else:
+                sink.transport.writelines(parts)
+        self.pending = []
+        self.pending_bytes = 0
+        if self.done and self.chunked:
+            sink.transport.write(LAST_CHUNK)
+        self.downstream.resume(self.downstream.PAUSE_BODY)
+
+    def detach(self) -> None:
+        self.sink = None

@@ -1,0 +1,239 @@
+"""A connection from a client (the local app, or a peer sidecar) speaking HTTP/1.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from loom.proxy.codec.errors import ProtocolError
+from loom.proxy.codec.head import RequestHead
+from loom.proxy.codec.request_parser import RequestParser, UpgradeRequested
+from loom.proxy.codec.serialize import simple_response
+from loom.proxy.http.exchange import Exchange
+
+if TYPE_CHECKING:
+    from loom.proxy.http.listener import HttpListener
+    from loom.proxy.upstream.connection import UpstreamConnection
+
+
+class DownstreamConnection(asyncio.Protocol):
+    PAUSE_PIPELINE = 1
+    PAUSE_BODY = 2
+    PAUSE_UPSTREAM = 4
+    PAUSE_UPGRADE = 8
+
+    __slots__ = (
+        "closing",
+        "current",
+        "head_started",
+        "last_activity",
+        "listener",
+        "parser",
+        "parsing",
+        "paused",
+        "peer_ip",
+        "peer_port",
+        "queue",
+        "transport",
+        "tunnel",
+        "upgrade_rest",
+    )
+
+    def __init__(self, listener: HttpListener) -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = RequestParser(self, listener.parser_limits)
+        self.current: Exchange | None = None
+        self.parsing: Exchange | None = None
+        self.queue: deque[Exchange] = deque()
+        self.paused = 0
+        self.closing = False
+        self.tunnel: UpstreamConnection | None = None
+        self.upgrade_rest = b""
+        self.peer_ip = ""
+        self.peer_port = 0
+        now = time.monotonic()
+        self.last_activity = now
+        self.head_started = now
+        """When the request head now awaited started (0: not waiting for one) — for 408."""
+
+    # asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        listener = self.listener
+        listener.connections.add(self)
+        if len(listener.connections) > listener.limits.max_connections or listener.draining:
+            listener.stats_rejected += 1
+            self.closing = True
+            self.transport.write(simple_response(503, b"overloaded: too many connections\n", close=True))
+            self.transport.close()
+            return
+        self.transport.set_write_buffer_limits(high=64 * 1024)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer_ip, self.peer_port = peer[0], peer[1]
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.transport.write(data)
+            return
+        if self.closing:
+            return
+        self.last_activity = now = time.monotonic()
+        if not self.head_started and self.current is None:
+            self.head_started = now
+        try:
+            self.parser.feed(data)
+        except ProtocolError as error:
+            self.protocol_error(error)
+        except UpgradeRequested as upgrade:
+            self.upgrade_rest = upgrade.rest
+            self.pause(self.PAUSE_UPGRADE)
+
+    def eof_received(self) -> bool:
+        if self.tunnel is not None:
+            if self.tunnel.transport.can_write_eof():
+                self.tunnel.transport.write_eof()
+            return True
+        self.closing = True
+        return self.current is not None  # keep the write side open to finish the response
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.listener.connections.discard(self)
+        tunnel, self.tunnel = self.tunnel, None
+        if tunnel is not None:
+            tunnel.close()
+        current = self.current
+        if current is not None and not current.completed:
+            if current.task is not None and not current.committed:
+                current.add_flag("DC")
+                current.task.cancel()
+            else:
+                current.abort("DC")
+        self.queue.clear()
+
+    def pause_writing(self) -> None:
+        current = self.current
+        if current is not None and current.upstream is not None:
+            current.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        current = self.current
+        if current is not None and current.upstream is not None:
+            current.upstream.transport.resume_reading()
+
+    # request parser sink -------------------------------------------------------------------
+
+    def on_request(self, head: RequestHead) -> None:
+        self.head_started = 0.0
+        exchange = Exchange(self, head, self.listener.server.config)
+        self.parsing = exchange
+        if self.current is None:
+            self.start(exchange)
+        else:
+            self.queue.append(exchange)
+            self.pause(self.PAUSE_PIPELINE)
+
+    def on_body(self, chunk: bytes) -> None:
+        if self.parsing is not None:
+            self.parsing.body.feed(chunk)
+
+    def on_request_complete(self) -> None:
+        parsing = self.parsing
+        if parsing is not None:
+            parsing.body.finish()
+            self.parsing = None
+
+    # serving -------------------------------------------------------------------------------
+
+    def start(self, exchange: Exchange) -> None:
+        self.current = exchange
+        exchange.task = asyncio.get_running_loop().create_task(self.listener.handle(exchange))
+
+    def exchange_finished(self, exchange: Exchange) -> None:
+        if exchange is not self.current:
+            return
+        self.current = None
+        self.last_activity = time.monotonic()
+        if self.tunnel is not None:
+            return
+        if self.closing or not exchange.keep_alive():
+            self.closing = True
+            self.transport.close()
+            return
+        if self.queue:
+            self.start(self.queue.popleft())
+            if not self.queue:
+                self.resume(self.PAUSE_PIPELINE)
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def pause(self, reason: int) -> None:
+        if not self.paused and not self.closing:
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def resume(self, reason: int) -> None:
+        if self.paused & reason:
+            self.paused &= ~reason
+            if not self.paused and not self.closing:
+                self.transport.resume_reading()
+
+    def start_tunnel(self, upstream: UpstreamConnection, upstream_rest: bytes) -> None:
+        """After a 101: bytes flow both ways untouched until either side closes."""
+        self.tunnel = upstream
+        upstream.sink = None
+        upstream.tunnel = self.transport
+        if upstream_rest:
+            self.transport.write(upstream_rest)
+        if self.upgrade_rest:
+            upstream.transport.write(self.upgrade_rest)
+            self.upgrade_rest = b""
+        self.paused = 0
+        self.transport.resume_reading()
+
+    def protocol_error(self, error: ProtocolError) -> None:
+        """Bad bytes from the client: answer the status once, then close the connection."""
+        self.listener.stats_protocol_errors += 1
+        self.closing = True
+        self.pause(self.PAUSE_PIPELINE)
+        current = self.current
+        if current is not None and not current.completed:
+            if current is self.parsing and not current.committed:
+                if current.task is not None:
+                    current.task.cancel()
+                current.add_flag("DPE")
+                current.reply(error.status, f"{error.reason}\n".encode())
+            else:
+                current.abort("DPE")
+            return
+        self.listener.record_protocol_error(self, error)
+        self.transport.write(simple_response(error.status, f"{error.reason}\n".encode(), close=True))
+        self.transport.close()
+
+    def expire(self, now: float) -> None:
+        """Housekeeping: 408 for a head that takes too long, close when idle too long."""
+        if self.closing or self.tunnel is not None:
+            return
+        limits = self.listener.limits
+        if self.head_started and now - self.head_started > limits.request_header_timeout:
+            self.head_started = 0.0
+            self.protocol_error(ProtocolError(408, "request timeout"))
+        elif self.current is None and now - self.last_activity > limits.idle_timeout:
+            self.closing = True
+            self.transport.close()
+
+    def drain(self) -> None:
+        """Shutting down: close now if idle, else after the response in flight."""
+        self.closing = True
+        if self.current is None and self.tunnel is None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closing = True
+        self.transport.abort()

@@ -1,0 +1,296 @@
+"""One request and its response as they cross the proxy.
+
+The exchange is the upstream connection's sink while a try is in flight: it collects the
+response head for the forwarding stage to decide on (commit or retry), then streams the body
+straight from the upstream transport to the downstream one. ``complete()`` is the single
+place a request ends: timers are cancelled, the upstream connection is pooled or closed,
+telemetry is recorded and the downstream connection moves on to its next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from loom.proxy.codec.head import RequestHead, ResponseHead
+from loom.proxy.codec.serialize import LAST_CHUNK, chunk, end_to_end, response_head, simple_response
+from loom.proxy.http.body import RequestBody
+
+if TYPE_CHECKING:
+    from loom.proxy.cluster import EndpointState
+    from loom.proxy.config import ProxyConfig
+    from loom.proxy.http.downstream import DownstreamConnection
+    from loom.proxy.router import CompiledRoute
+    from loom.proxy.upstream.cluster import ClusterRuntime
+    from loom.proxy.upstream.connection import UpstreamConnection
+
+# How a try ended, as seen by the forwarding stage.
+RESPONSE = 1
+RESET = 2
+TRY_TIMEOUT = 3
+
+
+class Exchange:
+    __slots__ = (
+        "admitted",
+        "body",
+        "cluster",
+        "committed",
+        "completed",
+        "config",
+        "conn",
+        "delay",
+        "early",
+        "endpoint",
+        "flags",
+        "head",
+        "out_chunked",
+        "request_id",
+        "response_bytes",
+        "response_head",
+        "retries",
+        "route",
+        "route_timed_out",
+        "start",
+        "status",
+        "switched_rest",
+        "task",
+        "timers",
+        "try_started",
+        "try_timer",
+        "upstream",
+        "upstream_done",
+        "upstream_head_bytes",
+        "waiter",
+    )
+
+    def __init__(self, conn: DownstreamConnection, head: RequestHead, config: ProxyConfig) -> None:
+        self.conn = conn
+        self.head = head
+        self.config = config
+        self.body = RequestBody(conn, head.chunked, not head.has_body)
+        self.start = time.monotonic()
+        self.route: CompiledRoute | None = None
+        self.cluster: ClusterRuntime | None = None
+        self.endpoint: EndpointState | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.upstream_head_bytes = b""
+        self.response_head: ResponseHead | None = None
+        self.early: list[bytes] = []
+        self.waiter: asyncio.Future[int] | None = None
+        self.timers: list[asyncio.TimerHandle] = []
+        self.task: asyncio.Task[None] | None = None
+        self.status = 0
+        self.flags = ""
+        self.request_id = b""
+        self.response_bytes = 0
+        self.retries = 0
+        self.delay = 0.0
+        self.try_started = 0.0
+        self.try_timer: asyncio.TimerHandle | None = None
+        self.switched_rest = b""
+        self.committed = False
+        self.completed = False
+        self.upstream_done = False
+        self.out_chunked = False
+        self.admitted = False
+        self.route_timed_out = False
+
+    def add_flag(self, flag: str) -> None:
+        self.flags = f"{self.flags},{flag}" if self.flags else flag
+
+    # local replies -----------------------------------------------------------------------
+
+    def reply(
+        self, status: int, body: bytes, flag: str = "", extra: list[tuple[bytes, bytes]] | None = None
+    ) -> bool:
+        """Answer locally (errors, redirects, direct responses, faults) and end the exchange."""
+        if self.committed:
+            self.abort(flag)
+            return True
+        if flag:
+            self.add_flag(flag)
+        self.status = status
+        self.committed = True
+        close = not self.keep_alive()
+        if self.head.method == b"HEAD":
+            payload = simple_response(status, b"", close=close, extra=extra)
+        else:
+            payload = simple_response(status, body, close=close, extra=extra)
+        self.response_bytes = len(body)
+        self.conn.write(payload)
+        self.complete()
+        return True
+
+    def keep_alive(self) -> bool:
+        return self.head.keep_alive and self.body.done and not self.conn.closing
+
+    # the response from upstream ------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Send the upstream's response head downstream; the body follows as it arrives."""
+        head = self.response_head
+        assert head is not None
+        self.committed = True
+        self.status = head.status
+        headers = end_to_end(head.headers, head.hmap.get(b"connection"))
+        route = self.route
+        if route is not None and route.response_headers is not None:
+            route.response_headers.apply(headers)
+        if head.status == 101:
+            headers += [(b"connection", b"upgrade"), (b"upgrade", head.hmap.get(b"upgrade", b""))]
+            self.conn.write(response_head(101, headers, head.reason))
+            self.start_tunnel()
+            return
+        if head.content_length is None and self.head.method != b"HEAD":
+            if self.head.version == b"1.1":
+                headers.append((b"transfer-encoding", b"chunked"))
+                self.out_chunked = True
+            else:
+                self.conn.closing = True
+        if not self.keep_alive():
+            headers.append((b"connection", b"close"))
+        elif self.head.version == b"1.0":
+            headers.append((b"connection", b"keep-alive"))
+        self.conn.write(response_head(head.status, headers, head.reason))
+        for part in self.early:
+            self.write_body(part)
+        self.early = []
+        if self.upstream_done:
+            self.finish_response()
+
+    def write_body(self, data: bytes) -> None:
+        self.response_bytes += len(data)
+        self.conn.write(chunk(data) if self.out_chunked else data)
+
+    def finish_response(self) -> None:
+        if self.out_chunked:
+            self.conn.write(LAST_CHUNK)
+        self.release_upstream()
+        self.complete()
+
+    def start_tunnel(self) -> None:
+        upstream = self.upstream
+        assert upstream is not None
+        self.upstream = None
+        self.conn.start_tunnel(upstream, self.switched_rest)
+        self.complete()
+
+    # upstream sink (UpstreamConnection calls these) ------------------------------------------
+
+    def on_upstream_head(self, head: ResponseHead) -> None:
+        if head.status < 200 and head.status != 101:
+            return  # informational (we answer 100-continue ourselves)
+        self.response_head = head
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(RESPONSE)
+
+    def on_upstream_body(self, data: bytes) -> None:
+        if self.committed:
+            self.write_body(data)
+        else:
+            self.early.append(data)
+
+    def on_upstream_complete(self) -> None:
+        if self.response_head is None:
+            return  # an informational response ended
+        self.upstream_done = True
+        if self.committed and not self.completed:
+            self.finish_response()
+
+    def on_upstream_lost(self, reason: str) -> None:
+        self.upstream = None
+        if self.committed:
+            if not self.completed:
+                self.abort("UC")
+            return
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(RESET)
+
+    def on_upstream_switched(self, rest: bytes) -> None:
+        self.switched_rest = rest
+        self.upstream_done = True
+
+    def on_upstream_write_paused(self, paused: bool) -> None:
+        conn = self.conn
+        if paused:
+            conn.pause(conn.PAUSE_UPSTREAM)
+        else:
+            conn.resume(conn.PAUSE_UPSTREAM)
+
+    # timers ------------------------------------------------------------------------------
+
+    def on_try_timeout(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(TRY_TIMEOUT)
+        elif self.committed and not self.completed:
+            self.abort("UT")
+
+    def on_route_timeout(self) -> None:
+        self.route_timed_out = True
+        if not self.committed:
+            if self.task is not None:
+                self.task.cancel()
+        elif not self.completed:
+            self.abort("UT")
+
+    # ending ------------------------------------------------------------------------------
+
+    def abandon_try(self) -> None:
+        """Give up the current try's connection: pool it if its response is over, else close it."""
+        if self.try_timer is not None:
+            self.try_timer.cancel()
+            self.try_timer = None
+        conn = self.upstream
+        self.upstream = None
+        self.body.detach()
+        if conn is not None:
+            if self.upstream_done and self.body.done:
+                conn.pool.release(conn)
+            else:
+                conn.close()
+        self.response_head = None
+        self.early = []
+        self.upstream_done = False
+
+    def release_upstream(self) -> None:
+        conn = self.upstream
+        if conn is None:
+            return
+        self.upstream = None
+        self.body.detach()
+        if self.body.done:
+            conn.pool.release(conn)
+        else:
+            conn.close()
+
+    def abort(self, flag: str) -> None:
+        """The response cannot be finished: reset both sides."""
+        if flag:
+            self.add_flag(flag)
+        conn = self.upstream
+        self.upstream = None
+        if conn is not None:
+            conn.abort()
+        self.conn.closing = True
+        self.complete()
+        self.conn.abort()
+
+    def complete(self) -> None:
+        if self.completed:
+            return
+        self.completed = True
+        for timer in self.timers:
+            timer.cancel()
+        if self.try_timer is not None:
+            self.try_timer.cancel()
+        if self.upstream is not None:
+            self.abandon_try()
+        if self.admitted and self.cluster is not None:
+            self.cluster.request_done()
+        self.config.record(self)
+        self.conn.exchange_finished(self)

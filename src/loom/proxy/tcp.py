@@ -1,0 +1,257 @@
+"""Opaque TCP proxying: the same clusters, balancers, limits and metrics, without HTTP.
+
+Each accepted connection picks a cluster (by weight) and an endpoint, connects (trying other
+endpoints if a connect fails), then copies bytes both ways with back-pressure: when one side's
+write buffer fills up, reading from the other side pauses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import TYPE_CHECKING
+
+from loom.proxy.connections import ConnectionSet
+from loom.proxy.telemetry import REPORTER_DESTINATION, REPORTER_SOURCE, PeerInfo
+from loom.snapshot.model import Direction, Listener
+
+if TYPE_CHECKING:
+    from loom.proxy.server import ProxyServer
+    from loom.proxy.telemetry import TcpSeriesHandle
+    from loom.proxy.upstream.cluster import ClusterRuntime
+
+CONNECT_ATTEMPTS = 2
+
+
+class TcpListener:
+    def __init__(self, server: ProxyServer, config: Listener) -> None:
+        self.server = server
+        self.connections: ConnectionSet[TcpDownstream] = ConnectionSet()
+        self.asyncio_server: asyncio.Server | None = None
+        self.draining = False
+        self.update(config)
+
+    def update(self, config: Listener) -> None:
+        assert config.tcp is not None
+        self.config = config
+        self.name = config.name
+        self.limits = config.limits
+        self.clusters = [d.cluster for d in config.tcp.destinations]
+        self.weights = [d.weight for d in config.tcp.destinations]
+        self.idle_timeout = config.tcp.idle_timeout
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.asyncio_server = await loop.create_server(
+            lambda: TcpDownstream(self),
+            self.config.address,
+            self.config.port,
+            backlog=1024,
+            reuse_address=True,
+        )
+
+    @property
+    def bound_port(self) -> int:
+        assert self.asyncio_server is not None
+        return self.asyncio_server.sockets[0].getsockname()[1]
+
+    def pick_cluster(self) -> ClusterRuntime | None:
+        name = self.clusters[0] if len(self.clusters) == 1 else random.choices(self.clusters, self.weights)[0]
+        return self.server.config.clusters.get(name)
+
+    def housekeeping(self, now: float) -> None:
+        for conn in self.connections:
+            if now - conn.last_activity > self.idle_timeout:
+                conn.close()
+
+    async def drain(self, timeout: float) -> None:
+        """Stop accepting; open tunnels get ``timeout`` seconds to finish on their own."""
+        self.draining = True
+        if self.asyncio_server is not None:
+            self.asyncio_server.close()
+        if timeout > 0:
+            await self.connections.wait_empty(timeout)
+        for conn in self.connections:
+            conn.close()
+
+
+class TcpDownstream(asyncio.Protocol):
+    __slots__ = (
+        "buffer",
+        "cluster",
+        "endpoint",
+        "last_activity",
+        "listener",
+        "received",
+        "sent",
+        "series",
+        "transport",
+        "upstream",
+    )
+
+    def __init__(self, listener: TcpListener) -> None:
+        self.listener = listener
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.upstream: TcpUpstream | None = None
+        self.buffer: list[bytes] = []
+        self.cluster: ClusterRuntime | None = None
+        self.endpoint: object = None
+        self.series: TcpSeriesHandle | None = None
+        self.sent = 0
+        self.received = 0
+        self.last_activity = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        listener = self.listener
+        listener.connections.add(self)
+        if len(listener.connections) > listener.limits.max_connections or listener.draining:
+            self.transport.close()
+            return
+        self.transport.set_write_buffer_limits(high=64 * 1024)
+        self.transport.pause_reading()
+        asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        cluster = self.listener.pick_cluster()
+        if cluster is None or cluster.open_connections >= cluster.limits.max_connections:
+            if cluster is not None:
+                cluster.stats.overflow += 1
+            self.transport.close()
+            return
+        loop = asyncio.get_running_loop()
+        avoid = None
+        for _ in range(CONNECT_ATTEMPTS):
+            endpoint = cluster.pick(None, avoid)
+            if endpoint is None:
+                break
+            cluster.open_connections += 1
+            try:
+                async with asyncio.timeout(cluster.limits.connect_timeout):
+                    _, upstream = await loop.create_connection(
+                        lambda: TcpUpstream(self), endpoint.address, endpoint.port
+                    )
+            except (OSError, TimeoutError):
+                cluster.open_connections -= 1
+                cluster.stats.connect_failures += 1
+                cluster.record_outcome(endpoint, None)
+                avoid = endpoint
+                continue
+            if self.transport.is_closing():
+                upstream.transport.close()
+                return
+            self.cluster, self.endpoint, self.upstream = cluster, endpoint, upstream
+            self._open_metrics(cluster, endpoint)
+            for data in self.buffer:
+                upstream.transport.write(data)
+            self.buffer = []
+            self.transport.resume_reading()
+            return
+        self.transport.close()
+
+    def _open_metrics(self, cluster: ClusterRuntime, endpoint: object) -> None:
+        config = self.listener.server.config
+        metrics = config.metrics
+        if metrics is None:
+            return
+        local = PeerInfo.from_node(config.node)
+        inbound = self.listener.config.direction is Direction.INBOUND
+        if inbound:
+            source, destination, reporter = PeerInfo(), local, REPORTER_DESTINATION
+        else:
+            described = next(
+                (e for e in cluster.config.endpoints if (e.address, e.port) == endpoint.key),  # type: ignore[attr-defined]
+                None,
+            )
+            destination = (
+                PeerInfo.from_endpoint(described, trust_domain=config.node.trust_domain)
+                if described is not None
+                else PeerInfo()
+            )
+            source, reporter = local, REPORTER_SOURCE
+        self.series = metrics.tcp_series(
+            reporter=reporter,
+            source=source,
+            destination=destination,
+            destination_service=cluster.config.service,
+        )
+        metrics.record_tcp_open(self.series)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = time.monotonic()
+        self.received += len(data)
+        if self.upstream is None:
+            self.buffer.append(data)
+        else:
+            self.upstream.transport.write(data)
+
+    def eof_received(self) -> bool:
+        if self.upstream is not None and self.upstream.transport.can_write_eof():
+            self.upstream.transport.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.listener.connections.discard(self)
+        if self.upstream is not None:
+            self.upstream.transport.close()
+        self._close_metrics()
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        self.last_activity = time.monotonic()
+        self.sent += len(data)
+        self.transport.write(data)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def _close_metrics(self) -> None:
+        series, self.series = self.series, None
+        metrics = self.listener.server.config.metrics
+        if series is not None and metrics is not None:
+            metrics.record_tcp_bytes(series, self.sent, self.received)
+            metrics.record_tcp_close(series)
+
+
+class TcpUpstream(asyncio.Protocol):
+    __slots__ = ("downstream", "transport")
+
+    def __init__(self, downstream: TcpDownstream) -> None:
+        self.downstream = downstream
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=64 * 1024)
+
+    def data_received(self, data: bytes) -> None:
+        self.downstream.write(data)
+
+    def eof_received(self) -> bool:
+        transport = self.downstream.transport
+        if transport.can_write_eof():
+            transport.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        downstream = self.downstream
+        if downstream.cluster is not None:
+            downstream.cluster.open_connections -= 1
+            downstream.cluster = None
+        downstream.transport.close()
+
+    def pause_writing(self) -> None:
+        self.downstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.downstream.transport.resume_reading()
