@@ -31,6 +31,9 @@ def proxy(
     config: Path = typer.Option(..., "--config", "-c", help="Snapshot file (YAML or JSON) to serve."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     check: bool = typer.Option(False, "--check", help="Validate the snapshot and exit."),
+    ready_file: Path | None = typer.Option(
+        None, "--ready-file", help="Write the bound ports here (JSON) once serving."
+    ),
 ) -> None:
     """Run one sidecar proxy from a snapshot file (reloads on SIGHUP or when the file changes)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,7 +50,7 @@ def proxy(
         return
     from loom.proxy.main import run
 
-    run(config)
+    run(config, ready_file)
 
 
 if __name__ == "__main__":

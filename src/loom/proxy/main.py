@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -13,10 +15,12 @@ from loom.snapshot import load_snapshot
 log = logging.getLogger("loom.proxy")
 
 
-async def serve(snapshot_path: Path) -> None:
+async def serve(snapshot_path: Path, ready_file: Path | None = None) -> None:
     snapshot = load_snapshot(snapshot_path)
     server = ProxyServer(snapshot, snapshot_path)
     await server.start()
+    if ready_file is not None:
+        write_ready_file(server, ready_file)
     loop = asyncio.get_running_loop()
     background: set[asyncio.Task[object]] = set()
 
@@ -32,10 +36,23 @@ async def serve(snapshot_path: Path) -> None:
     log.info("stopped")
 
 
-def run(snapshot_path: Path) -> None:
+def write_ready_file(server: ProxyServer, path: Path) -> None:
+    """Tell whoever started us where we listen (ports may have been 0): JSON, written atomically."""
+    info = {
+        "pid": os.getpid(),
+        "version": server.config.version,
+        "admin_port": server.admin.port,
+        "listeners": {name: lst.bound_port for name, lst in server.listeners.items()},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(path)
+
+
+def run(snapshot_path: Path, ready_file: Path | None = None) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(serve(snapshot_path))
+        asyncio.run(serve(snapshot_path, ready_file))
     else:
-        uvloop.run(serve(snapshot_path))
+        uvloop.run(serve(snapshot_path, ready_file))

@@ -13,6 +13,7 @@ so a failing backend sees at most the budgeted extra load — never a retry stor
 from __future__ import annotations
 
 import asyncio
+import time
 
 from loom.proxy.cluster import hash_key
 from loom.proxy.codec.serialize import CONTINUE_100
@@ -131,7 +132,7 @@ async def _try(
         conn.requests += 1
         conn.parser.expect_head_only(ex.head.method == b"HEAD")
         ex.waiter = waiter = loop.create_future()
-        ex.try_started = started = loop.time()
+        ex.try_started = started = time.monotonic()
         endpoint.start_request()  # type: ignore[attr-defined]
         conn.transport.write(ex.upstream_head_bytes)
         ex.body.attach(conn, retry)
@@ -142,7 +143,8 @@ async def _try(
             outcome = await waiter
         finally:
             ex.waiter = None
-            endpoint.finish_request(loop.time() - started, loop.time())  # type: ignore[attr-defined]
+            now = time.monotonic()
+            endpoint.finish_request(now - started, now)  # type: ignore[attr-defined]
         # A pooled connection the upstream had already closed: one transparent retry on a new one.
         if outcome == RESET and reused and ex.response_head is None and ex.head.method in IDEMPOTENT:
             ex.abandon_try()

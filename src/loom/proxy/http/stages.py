@@ -19,7 +19,8 @@ def select_route(ex: Exchange) -> bool:
     head = ex.head
     table = ex.conn.listener.route_table(ex.config)
     vhost = table.find(head.authority, head.port) if table is not None else None
-    route = vhost.match(head, head.port) if vhost is not None else None
+    port = head.port if head.port is not None else (vhost.port if vhost is not None else None)
+    route = vhost.match(head, port) if vhost is not None else None
     if route is None:
         return ex.reply(404, b"no route\n", "NR")
     ex.route = route
@@ -83,7 +84,7 @@ def rewrite_request(ex: Exchange) -> bool:
     assert route is not None
     route.apply_rewrite(ex.head)
     if route.request_headers is not None:
-        route.request_headers.apply(ex.head.headers)
+        route.request_headers.apply(ex.head.headers, ex.head.hmap)
     return False
 
 

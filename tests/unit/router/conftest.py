@@ -1,0 +1,77 @@
+"""Fixtures for router tests: hand-built request heads and compiled route configurations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from loom.proxy.codec.head import RequestHead
+from loom.proxy.router import RouteTable, compile_route_config
+from loom.snapshot.model import Node, RouteConfig
+
+
+def _build_head(
+    method: bytes = b"GET",
+    path: bytes = b"/",
+    query: bytes = b"",
+    authority: bytes = b"svc",
+    port: int | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    scheme: bytes = b"",
+) -> RequestHead:
+    head = RequestHead()
+    head.method = method
+    head.path = path
+    head.query = query
+    head.target = path + (b"?" + query if query else b"")
+    head.scheme = scheme
+    head.authority = authority
+    head.port = port
+    host = authority if port is None else authority + b":%d" % port
+    head.headers = [(b"Host", host), *(headers or [])]
+    hmap: dict[bytes, bytes] = {}
+    for name, value in head.headers:
+        lname = name.lower()
+        hmap[lname] = hmap[lname] + b"," + value if lname in hmap else value
+    head.hmap = hmap
+    return head
+
+
+@pytest.fixture
+def make_head() -> Callable[..., RequestHead]:
+    """``make_head(method=, path=, query=, authority=, port=, headers=, scheme=)``."""
+    return _build_head
+
+
+@pytest.fixture
+def node() -> Node:
+    return Node(
+        workload="productpage-v1", namespace="default", labels={"app": "productpage", "version": "v1"}
+    )
+
+
+@pytest.fixture
+def compile_config(node: Node) -> Callable[..., RouteTable]:
+    """``compile_config(route_config_dict, node=..., rng=...)``."""
+
+    def compile_(config: dict[str, Any], *, node: Node = node, **kwargs: Any) -> RouteTable:
+        return compile_route_config(RouteConfig.model_validate(config), node, **kwargs)
+
+    return compile_
+
+
+@pytest.fixture
+def compile_routes(compile_config: Callable[..., RouteTable]) -> Callable[..., Any]:
+    """``compile_routes([route, ...])`` → the VirtualHostRoutes of a single ``*`` virtual host."""
+
+    def compile_(routes: list[dict[str, Any]], **kwargs: Any) -> Any:
+        table = compile_config(
+            {"name": "rc", "virtual_hosts": [{"name": "vh", "domains": ["*"], "routes": routes}]}, **kwargs
+        )
+        vh = table.find(b"anything", None)
+        assert vh is not None
+        return vh
+
+    return compile_
