@@ -138,3 +138,27 @@ class ProxyProcess:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+class BackendProcess:
+    """A test Backend in a separate process, for tests that kill it."""
+
+    def __init__(self, workdir: Path, name: str) -> None:
+        self.name = name
+        self.port_file = workdir / f"backend-{name}.port"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    async def start(self) -> BackendProcess:
+        self.port_file.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.backend_main", self.name, str(self.port_file)]
+        )
+        await wait_until(self.port_file.exists, STARTUP_TIMEOUT, f"backend {self.name} to start")
+        self.port = int(self.port_file.read_text())
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -167,7 +167,7 @@ class ProxyServer:
             self._next_file_check = now + FILE_CHECK_INTERVAL
             if self._stamp() != self._file_stamp:
                 self._spawn(self.reload_from_file())
-        if not self.draining:
+        if not self._stopped.is_set():
             self._schedule_housekeeping()
 
     def _stamp(self) -> tuple[int, int, int] | None:

@@ -13,6 +13,9 @@ from loom.proxy.codec.request_parser import RequestParser, UpgradeRequested
 from loom.proxy.codec.serialize import simple_response
 from loom.proxy.http.exchange import Exchange
 
+DRAIN_IDLE_GRACE = 0.5
+"""Seconds an idle connection stays open once draining starts, for requests already sent."""
+
 if TYPE_CHECKING:
     from loom.proxy.http.listener import HttpListener
     from loom.proxy.upstream.connection import UpstreamConnection
@@ -27,6 +30,7 @@ class DownstreamConnection(asyncio.Protocol):
     __slots__ = (
         "closing",
         "current",
+        "draining",
         "head_started",
         "last_activity",
         "listener",
@@ -50,6 +54,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.queue: deque[Exchange] = deque()
         self.paused = 0
         self.closing = False
+        self.draining = False
         self.tunnel: UpstreamConnection | None = None
         self.upgrade_rest = b""
         self.peer_ip = ""
@@ -224,15 +229,20 @@ class DownstreamConnection(asyncio.Protocol):
         if self.head_started and now - self.head_started > limits.request_header_timeout:
             self.head_started = 0.0
             self.protocol_error(ProtocolError(408, "request timeout"))
-        elif self.current is None and now - self.last_activity > limits.idle_timeout:
-            self.closing = True
-            self.transport.close()
+        elif self.current is None:
+            idle_limit = DRAIN_IDLE_GRACE if self.draining else limits.idle_timeout
+            if now - self.last_activity > idle_limit:
+                self.closing = True
+                self.transport.close()
 
     def drain(self) -> None:
-        """Shutting down: close now if idle, else after the response in flight."""
-        self.closing = True
-        if self.current is None and self.tunnel is None:
-            self.transport.close()
+        """Shutting down: responses now say ``Connection: close``; idle connections close soon.
+
+        A request already on its way over an idle keep-alive connection is still served
+        (for DRAIN_IDLE_GRACE), so shutting down never drops a request a client has sent.
+        """
+        self.draining = True
+        self.last_activity = min(self.last_activity, time.monotonic())
 
     def abort(self) -> None:
         self.closing = True

@@ -124,7 +124,8 @@ class Exchange:
         return True
 
     def keep_alive(self) -> bool:
-        return self.head.keep_alive and self.body.done and not self.conn.closing
+        conn = self.conn
+        return self.head.keep_alive and self.body.done and not conn.closing and not conn.draining
 
     # the response from upstream ------------------------------------------------------------
 
