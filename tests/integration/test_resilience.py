@@ -20,9 +20,18 @@ async def test_backend_killed_mid_load_keeps_success_above_99_9(tmp_path: Path, 
     survivor = await BackendProcess(tmp_path, "a").start()
     victim = await BackendProcess(tmp_path, "b").start()
     try:
-        outlier = {"consecutive_5xx": 3, "interval": "1s", "base_ejection_time": "30s", "max_ejection_percent": 50}
+        outlier = {
+            "consecutive_5xx": 3,
+            "interval": "1s",
+            "base_ejection_time": "30s",
+            "max_ejection_percent": 50,
+        }
         doc = sidecar(
-            [route_to(("catalog", 1), retry={"attempts": 2, "retry_on": ["5xx", "reset", "connect-failure"]})],
+            [
+                route_to(
+                    ("catalog", 1), retry={"attempts": 2, "retry_on": ["5xx", "reset", "connect-failure"]}
+                )
+            ],
             [cluster("catalog", [survivor.port, victim.port], outlier_detection=outlier)],
         )
         sidecar_proxy = await proxy(doc)
@@ -80,7 +89,9 @@ async def test_snapshot_reload_under_load_fails_no_request(backend, proxy) -> No
 
     def weights(v1_weight: int, version: int) -> dict:
         return sidecar(
-            [route_to(("catalog-v1", v1_weight), ("catalog-v2", 100 - v1_weight))], clusters, version=str(version)
+            [route_to(("catalog-v1", v1_weight), ("catalog-v2", 100 - v1_weight))],
+            clusters,
+            version=str(version),
         )
 
     sidecar_proxy = await proxy(weights(100, 1))

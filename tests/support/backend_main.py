@@ -1,6 +1,6 @@
 """Run a test Backend in its own process (so a test can SIGKILL it mid-load).
 
-    python -m tests.support.backend_main NAME PORT_FILE
+python -m tests.support.backend_main NAME PORT_FILE
 """
 
 from __future__ import annotations

@@ -1,0 +1,124 @@
+"""A backend with the extra endpoints the HTTP feature tests need, on top of ``Backend``.
+
+Paths (everything else is ``Backend``'s):
+  /upload                 stream the request body through SHA-256; answer its digest and size
+  /download/<n>           stream ``n`` bytes of ``pattern_chunks`` with chunked encoding
+  /ws                     a WebSocket that echoes every text and binary message
+  /nocontent              204, no body
+  /notmodified            304 with an ETag, no body
+  /headers                like /echo, and the response carries ``x-backend-secret`` and ``x-backend``
+``delay`` makes every request wait that long first (a slow backend); ``peers`` collects the
+(address, port) of every TCP connection a request arrived on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+
+from tests.support.backend import Backend
+
+CHUNK = 64 * 1024
+
+
+def pattern_chunks(total: int, seed: int = 7, size: int = CHUNK) -> Iterator[bytes]:
+    """``total`` pseudo-random bytes in pieces of ``size``: the same bytes for the same seed."""
+    rng = random.Random(seed)
+    left = total
+    while left > 0:
+        n = min(size, left)
+        yield rng.randbytes(n)
+        left -= n
+
+
+def pattern_digest(total: int, seed: int = 7) -> str:
+    digest = hashlib.sha256()
+    for piece in pattern_chunks(total, seed):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+async def pattern_stream(total: int, seed: int = 7) -> AsyncIterator[bytes]:
+    """``pattern_chunks`` as an async generator: an aiohttp client sends it chunked."""
+    for piece in pattern_chunks(total, seed):
+        yield piece
+        await asyncio.sleep(0)
+
+
+@dataclass
+class FeatureBackend(Backend):
+    delay: float = 0.0
+    peers: set[tuple[str, int]] = field(default_factory=set)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        if peer:
+            self.peers.add((peer[0], peer[1]))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        first = request.path.strip("/").split("/")[0]
+        special = {
+            "upload": self._upload,
+            "download": self._download,
+            "ws": self._websocket,
+            "nocontent": self._no_content,
+            "notmodified": self._not_modified,
+            "headers": self._headers,
+        }.get(first)
+        if special is None:
+            return await super().handle(request)
+        self.requests += 1
+        self.seen_headers.append(dict(request.headers))
+        return await special(request)
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        digest = hashlib.sha256()
+        size = 0
+        async for piece in request.content.iter_any():
+            digest.update(piece)
+            size += len(piece)
+        return web.json_response(
+            {
+                "sha256": digest.hexdigest(),
+                "bytes": size,
+                "transfer_encoding": request.headers.get("Transfer-Encoding"),
+                "content_length": request.headers.get("Content-Length"),
+            }
+        )
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        total = int(request.path.strip("/").split("/")[1])
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for piece in pattern_chunks(total):
+            await response.write(piece)
+        await response.write_eof()
+        return response
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                await ws.send_str(f"{self.name}:{message.data}")
+            elif message.type is WSMsgType.BINARY:
+                await ws.send_bytes(message.data[::-1])
+        return ws
+
+    async def _no_content(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=204)
+
+    async def _not_modified(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=304, headers={"ETag": '"v1"'})
+
+    async def _headers(self, request: web.Request) -> web.StreamResponse:
+        response = web.json_response({"backend": self.name, "headers": dict(request.headers)})
+        response.headers["x-backend-secret"] = "s3cr3t"
+        response.headers["x-backend"] = self.name
+        return response

@@ -1,0 +1,179 @@
+"""Exact bytes over a real TCP socket, for tests of what the proxy does with malformed HTTP/1.1.
+
+A client library would refuse to send most of what these tests send (or would fix it up), so
+requests are written byte for byte and responses parsed here, just enough to check them:
+status line, headers, and a body delimited by Content-Length, chunked coding or EOF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+READ_TIMEOUT = 10.0
+
+
+@dataclass
+class RawResponse:
+    status: int
+    reason: bytes
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    """Lower-cased name → value (repeated headers joined with b",")."""
+    body: bytes = b""
+
+    def header(self, name: bytes) -> bytes | None:
+        return self.headers.get(name.lower())
+
+
+class RawConnection:
+    """One client connection: write raw bytes, read responses, tell whether the peer closed."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.reset = False
+        """True once the peer answered with a TCP reset instead of a clean close."""
+
+    @classmethod
+    async def open(cls, port: int, host: str = "127.0.0.1") -> RawConnection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_response(self, timeout: float = READ_TIMEOUT) -> RawResponse:
+        """One complete response; fails if none arrives within ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            return await self._read_response()
+
+    async def wait_closed_by_peer(self, timeout: float = READ_TIMEOUT) -> bytes:
+        """Read until the peer closes (EOF or reset) and return what came; fail after ``timeout``."""
+        received = bytearray()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    data = await self.reader.read(65536)
+                    if not data:
+                        break
+                    received += data
+        except TimeoutError:
+            raise AssertionError(
+                f"the proxy did not close the connection within {timeout}s; got {bytes(received)[:200]!r}"
+            ) from None
+        except ConnectionResetError:
+            self.reset = True
+        return bytes(received)
+
+    async def is_open(self) -> bool:
+        """True if the peer has not closed: nothing is waiting to be read and no EOF is pending."""
+        if self.reader.at_eof():
+            return False
+        try:
+            async with asyncio.timeout(0.05):
+                data = await self.reader.read(1)
+        except TimeoutError:
+            return True
+        except ConnectionResetError:
+            return False
+        if data:
+            raise AssertionError(f"unexpected bytes from the proxy: {data!r}")
+        return False
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+
+    async def _read_response(self) -> RawResponse:
+        reader = self.reader
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head[:-4].split(b"\r\n")
+        version, status, *reason = lines[0].split(b" ", 2)
+        if not version.startswith(b"HTTP/1."):
+            raise AssertionError(f"not an HTTP/1.x status line: {lines[0]!r}")
+        response = RawResponse(int(status), reason[0] if reason else b"")
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            key = name.strip().lower()
+            previous = response.headers.get(key)
+            value = value.strip()
+            response.headers[key] = value if previous is None else previous + b"," + value
+        if response.status < 200 or response.status in (204, 304):
+            return response
+        if (response.header(b"transfer-encoding") or b"").lower().endswith(b"chunked"):
+            response.body = await _read_chunked(reader)
+        elif response.header(b"content-length") is not None:
+            response.body = await reader.readexactly(int(response.headers[b"content-length"]))
+        else:
+            response.body = await reader.read()
+        return response
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0], 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailers
+            return bytes(body)
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+@dataclass
+class Answer:
+    """What one connection got for what it sent: the first response, and how it ended."""
+
+    response: RawResponse | None
+    closed: bool
+    reset: bool
+    rest: bytes
+
+
+async def send_and_close(
+    port: int, data: bytes, timeout: float = READ_TIMEOUT, *, expect_close: bool = True
+) -> Answer:
+    """Open a connection, send ``data``, read one response, then (by default) read until EOF.
+
+    With ``expect_close`` the peer must close within ``timeout`` (else AssertionError).
+    """
+    conn = await RawConnection.open(port)
+    try:
+        await conn.send(data)
+        response: RawResponse | None
+        try:
+            response = await conn.read_response(timeout)
+        except asyncio.IncompleteReadError:
+            response = None  # closed without (a complete) response
+        except ConnectionResetError:
+            response = None
+            conn.reset = True
+        rest = b""
+        closed = False
+        if expect_close:
+            rest = await conn.wait_closed_by_peer(timeout)
+            closed = True
+        return Answer(response, closed, conn.reset, rest)
+    finally:
+        await conn.close()
+
+
+def request(
+    method: str = "GET",
+    path: str = "/",
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    host: str = "catalog",
+) -> bytes:
+    """A well-formed HTTP/1.1 request with a Host header (and Content-Length when there is a body)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers or []]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
