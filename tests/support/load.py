@@ -51,7 +51,7 @@ async def run_load(
                         body = await response.text()
                         result.statuses[response.status] += 1
                         result.bodies[body.strip()] += 1
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     result.errors.append(repr(exc))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
