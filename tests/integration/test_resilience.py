@@ -140,4 +140,4 @@ async def test_sigterm_under_load_fails_no_request_in_flight(backend, proxy) -> 
     in_flight = [outcome for sent, outcome in started_before_term if sent < term_at]
     assert len(in_flight) >= 50
     assert all(outcome == 200 for outcome in in_flight), [o for o in in_flight if o != 200]
-    assert await sidecar_proxy.stop() == 0
+    assert await sidecar_proxy.wait_exit() == 0

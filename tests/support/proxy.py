@@ -133,6 +133,14 @@ class ProxyProcess:
         self.process = None
         return process.returncode
 
+    async def wait_exit(self, timeout: float = 20.0) -> int:
+        """Wait for the process to exit by itself (after a signal the test sent)."""
+        process = self.process
+        assert process is not None
+        await wait_until(lambda: process.poll() is not None, timeout, f"{self.name} to exit")
+        self.process = None
+        return process.returncode
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()

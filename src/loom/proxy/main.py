@@ -33,6 +33,10 @@ async def serve(snapshot_path: Path, ready_file: Path | None = None) -> None:
     loop.add_signal_handler(signal.SIGTERM, lambda: spawn(server.shutdown()))
     loop.add_signal_handler(signal.SIGINT, lambda: spawn(server.shutdown()))
     await server.wait_stopped()
+    # Shutdown is done; a repeated SIGTERM while the interpreter exits must not kill us mid-way.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.remove_signal_handler(signum)
+        signal.signal(signum, signal.SIG_IGN)
     log.info("stopped")
 
 

@@ -6,6 +6,7 @@ recorded when the exchange completes (see Exchange.complete → ProxyConfig.reco
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -47,6 +48,9 @@ def build_handler(chain: tuple[Stage, ...]) -> Handler:
             if ex.delay and await stages.delay(ex):
                 return
             await forward(ex)
+        except asyncio.CancelledError:
+            if not ex.completed:  # the client went away (DC) before the router stage
+                ex.abort("")
         except Exception:
             log.exception("request failed inside the proxy")
             if not ex.completed:

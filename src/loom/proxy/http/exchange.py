@@ -154,12 +154,21 @@ class Exchange:
             headers.append((b"connection", b"close"))
         elif self.head.version == b"1.0":
             headers.append((b"connection", b"keep-alive"))
-        self.conn.write(response_head(head.status, headers, head.reason))
-        for part in self.early:
-            self.write_body(part)
-        self.early = []
+        out = response_head(head.status, headers, head.reason)
+        if self.early:
+            # Usually the whole response came in one read: send head and body in one write.
+            body = b"".join(self.early)
+            self.early = []
+            self.response_bytes += len(body)
+            out += chunk(body) if self.out_chunked else body
         if self.upstream_done:
+            if self.out_chunked:
+                out += LAST_CHUNK
+                self.out_chunked = False
+            self.conn.write(out)
             self.finish_response()
+        else:
+            self.conn.write(out)
 
     def write_body(self, data: bytes) -> None:
         self.response_bytes += len(data)

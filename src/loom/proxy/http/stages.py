@@ -7,7 +7,8 @@ chain stops there), False to let the request go on.
 from __future__ import annotations
 
 import asyncio
-import uuid
+import random
+from collections.abc import Callable
 
 from loom.proxy.http.exchange import Exchange
 from loom.proxy.http.mirror import mirror_request
@@ -27,10 +28,16 @@ def select_route(ex: Exchange) -> bool:
     return False
 
 
+def new_request_id(getrandbits: Callable[[int], int] = random.getrandbits) -> bytes:
+    """A random (version 4) UUID, as Envoy generates for x-request-id: unique, not secret."""
+    h = b"%032x" % ((getrandbits(128) & ~(0xF000 << 64) & ~(0xC << 60)) | (0x4000 << 64) | (0x8 << 60))
+    return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
 def assign_request_id(ex: Exchange) -> bool:
     request_id = ex.head.hmap.get(b"x-request-id")
     if request_id is None:
-        request_id = str(uuid.uuid4()).encode()
+        request_id = new_request_id()
         ex.head.headers.append((b"x-request-id", request_id))
     ex.request_id = request_id
     return False
