@@ -23,7 +23,11 @@ class HttpListener:
         self.server = server
         self.connections: ConnectionSet[DownstreamConnection] = ConnectionSet()
         self.draining = False
-        self.stats_rejected = 0
+        self.rejected = server.metrics.counter(
+            "loom_downstream_connections_rejected_total",
+            "Connections refused because the listener was at max_connections or draining.",
+            ("listener",),
+        ).labels(config.name)
         self.stats_protocol_errors = 0
         self.asyncio_server: asyncio.Server | None = None
         self.update(config)

@@ -20,6 +20,10 @@ def select_route(ex: Exchange) -> bool:
     head = ex.head
     table = ex.conn.listener.route_table(ex.config)
     vhost = table.find(head.authority, head.port) if table is not None else None
+    original = ex.conn.original_dst
+    if vhost is None and original is not None and table is not None:
+        # Transparent interception: the address the app dialled (a service VIP) names the service.
+        vhost = table.find(original[0].encode(), original[1])
     port = head.port if head.port is not None else (vhost.port if vhost is not None else None)
     route = vhost.match(head, port) if vhost is not None else None
     if route is None:
