@@ -1,14 +1,17 @@
 """A backend with the extra endpoints the HTTP feature tests need, on top of ``Backend``.
 
 Paths (everything else is ``Backend``'s):
-  /upload                 stream the request body through SHA-256; answer its digest and size
+  /upload[?pause=<s>]     stream the request body through SHA-256 (after waiting ``pause``
+                          seconds); answer its digest and size
   /download/<n>           stream ``n`` bytes of ``pattern_chunks`` with chunked encoding
   /ws                     a WebSocket that echoes every text and binary message
   /nocontent              204, no body
   /notmodified            304 with an ETag, no body
   /headers                like /echo, and the response carries ``x-backend-secret`` and ``x-backend``
-``delay`` makes every request wait that long first (a slow backend); ``peers`` collects the
-(address, port) of every TCP connection a request arrived on.
+``delay`` makes every request wait that long first (a slow backend); ``arrivals`` counts requests
+as they arrive (``requests`` counts them once answered); ``peers`` collects the (address, port)
+of every TCP connection a request arrived on. /headers reports a repeated header as one value
+joined with ``,``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
@@ -53,9 +57,13 @@ async def pattern_stream(total: int, seed: int = 7) -> AsyncIterator[bytes]:
 @dataclass
 class FeatureBackend(Backend):
     delay: float = 0.0
+    arrivals: int = 0
     peers: set[tuple[str, int]] = field(default_factory=set)
+    uploads: list[str] = field(default_factory=list)
+    """SHA-256 of each upload received, in order."""
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.arrivals += 1
         peer = request.transport.get_extra_info("peername") if request.transport is not None else None
         if peer:
             self.peers.add((peer[0], peer[1]))
@@ -77,11 +85,15 @@ class FeatureBackend(Backend):
         return await special(request)
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
+        pause = float(request.query.get("pause", "0"))
+        if pause:
+            await asyncio.sleep(pause)  # a slow reader: the body has to wait upstream of us
         digest = hashlib.sha256()
         size = 0
         async for piece in request.content.iter_any():
             digest.update(piece)
             size += len(piece)
+        self.uploads.append(digest.hexdigest())
         return web.json_response(
             {
                 "sha256": digest.hexdigest(),
@@ -118,7 +130,25 @@ class FeatureBackend(Backend):
         return web.Response(status=304, headers={"ETag": '"v1"'})
 
     async def _headers(self, request: web.Request) -> web.StreamResponse:
-        response = web.json_response({"backend": self.name, "headers": dict(request.headers)})
+        headers = {name: ",".join(request.headers.getall(name)) for name in request.headers}
+        response = web.json_response({"backend": self.name, "headers": headers})
         response.headers["x-backend-secret"] = "s3cr3t"
         response.headers["x-backend"] = self.name
         return response
+
+
+@asynccontextmanager
+async def feature_backends() -> AsyncIterator[Callable[..., Awaitable[FeatureBackend]]]:
+    """Start FeatureBackends on demand (``await make("v1", delay=1.0)``); stop them all at the end."""
+    started: list[FeatureBackend] = []
+
+    async def make(name: str = "v1", **settings: object) -> FeatureBackend:
+        server = FeatureBackend(name, **settings)  # type: ignore[arg-type]
+        started.append(server)
+        return await server.start()
+
+    try:
+        yield make
+    finally:
+        for server in started:
+            await server.stop()

@@ -40,8 +40,12 @@ class RawConnection:
         return cls(reader, writer)
 
     async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
+        """Write ``data``; a peer that has already closed (and reset) is noted, not raised."""
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except (ConnectionResetError, BrokenPipeError):
+            self.reset = True
 
     async def read_response(self, timeout: float = READ_TIMEOUT) -> RawResponse:
         """One complete response; fails if none arrives within ``timeout`` seconds."""
@@ -66,27 +70,12 @@ class RawConnection:
             self.reset = True
         return bytes(received)
 
-    async def is_open(self) -> bool:
-        """True if the peer has not closed: nothing is waiting to be read and no EOF is pending."""
-        if self.reader.at_eof():
-            return False
-        try:
-            async with asyncio.timeout(0.05):
-                data = await self.reader.read(1)
-        except TimeoutError:
-            return True
-        except ConnectionResetError:
-            return False
-        if data:
-            raise AssertionError(f"unexpected bytes from the proxy: {data!r}")
-        return False
-
     async def close(self) -> None:
         self.writer.close()
         try:
             await self.writer.wait_closed()
         except (ConnectionResetError, BrokenPipeError):
-            pass
+            self.reset = True
 
     async def _read_response(self) -> RawResponse:
         reader = self.reader
@@ -177,3 +166,44 @@ def request(
     if body:
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class SilentServer:
+    """An upstream that accepts connections, reads whatever comes and never answers.
+
+    ``accepted`` counts connections; ``open`` those the other side has not closed yet.
+    """
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.open = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> SilentServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self.open += 1
+        self._writers.add(writer)
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            self._writers.discard(writer)
+            writer.close()

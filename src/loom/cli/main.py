@@ -45,12 +45,23 @@ def proxy(
     except SnapshotError as exc:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from None
+    from loom.proxy.main import run
+    from loom.proxy.router import RouteCompileError, compile_route_config
+
+    try:
+        for route_config in snapshot.route_configs:
+            compile_route_config(route_config, snapshot.node)
+    except RouteCompileError as exc:
+        err.print(f"[red]error:[/] invalid snapshot {config}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
     if check:
         typer.echo(f"{config}: snapshot version {snapshot.version} is valid")
         return
-    from loom.proxy.main import run
-
-    run(config, ready_file)
+    try:
+        run(config, ready_file)
+    except OSError as exc:
+        err.print(f"[red]error:[/] cannot listen: {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

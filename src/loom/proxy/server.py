@@ -11,6 +11,7 @@ from pathlib import Path
 
 from loom.proxy.admin import AdminServer
 from loom.proxy.config import ProxyConfig
+from loom.proxy.http import mirror
 from loom.proxy.http.listener import HttpListener
 from loom.proxy.router import RouteCompileError
 from loom.proxy.tcp import TcpListener
@@ -188,6 +189,11 @@ class ProxyServer:
         )
         metrics.gauge_fn(
             "loom_snapshot_reloads_rejected", "Snapshots refused since start.", lambda: self.reloads_rejected
+        )
+        metrics.gauge_fn(
+            "loom_mirror_skipped",
+            "Mirror copies not sent: body over the retry buffer, or too many copies in flight.",
+            lambda: mirror.skipped,
         )
 
 

@@ -81,6 +81,7 @@ class TcpDownstream(asyncio.Protocol):
         "buffer",
         "cluster",
         "endpoint",
+        "eofs",
         "last_activity",
         "listener",
         "received",
@@ -100,6 +101,8 @@ class TcpDownstream(asyncio.Protocol):
         self.series: TcpSeriesHandle | None = None
         self.sent = 0
         self.received = 0
+        self.eofs = 0
+        """Directions that have ended (EOF seen); at two the connection is over and closes."""
         self.last_activity = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -146,7 +149,10 @@ class TcpDownstream(asyncio.Protocol):
             for data in self.buffer:
                 upstream.transport.write(data)
             self.buffer = []
-            self.transport.resume_reading()
+            if not self.eofs:
+                self.transport.resume_reading()
+            elif upstream.transport.can_write_eof():
+                upstream.transport.write_eof()  # the client's half-close came before the upstream was up
             return
         self.transport.close()
 
@@ -187,9 +193,15 @@ class TcpDownstream(asyncio.Protocol):
             self.upstream.transport.write(data)
 
     def eof_received(self) -> bool:
-        if self.upstream is not None and self.upstream.transport.can_write_eof():
-            self.upstream.transport.write_eof()
+        if self.upstream is None:
+            # The client sent everything (and half-closed) before the upstream connection was up:
+            # keep it open; _connect forwards the EOF after the buffered bytes.
+            self.eofs += 1
             return True
+        if self.upstream.transport.can_write_eof():
+            self.upstream.transport.write_eof()
+            self.eofs += 1
+            return self.eofs < 2  # False: both halves are closed, so close (and the upstream with us)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -237,10 +249,11 @@ class TcpUpstream(asyncio.Protocol):
         self.downstream.write(data)
 
     def eof_received(self) -> bool:
-        transport = self.downstream.transport
-        if transport.can_write_eof():
-            transport.write_eof()
-            return True
+        downstream = self.downstream
+        if downstream.transport.can_write_eof():
+            downstream.transport.write_eof()
+            downstream.eofs += 1
+            return downstream.eofs < 2  # False: both halves are closed, so close (and downstream too)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:

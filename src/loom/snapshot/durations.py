@@ -1,14 +1,30 @@
-"""Durations as written in configuration: ``"250ms"``, ``"5s"``, ``"1m30s"``, ``"2h"`` or plain seconds."""
+"""Durations as written in configuration: ``"250ms"``, ``"5s"``, ``"1m30s"``, ``"2h"`` or plain seconds.
+
+Strings are summed exactly (as fractions) and rounded to a float once, so ``"9ms"`` is the
+same float as ``0.009``; ``format_duration`` writes a float back without losing a digit, so a
+dumped snapshot loads to an equal one.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
+from fractions import Fraction
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNIT_SECONDS = {
+    "ns": Fraction(1, 10**9),
+    "us": Fraction(1, 10**6),
+    "µs": Fraction(1, 10**6),
+    "ms": Fraction(1, 1000),
+    "s": Fraction(1),
+    "m": Fraction(60),
+    "h": Fraction(3600),
+}
 
 
 def parse_duration(value: object) -> float:
@@ -16,6 +32,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as '5s' or '250ms', not a boolean")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("a duration must be a finite number of seconds")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
@@ -24,20 +42,27 @@ def parse_duration(value: object) -> float:
     text = value.strip()
     if not text:
         raise ValueError("empty duration; write e.g. '5s' or '250ms'")
-    pos, total = 0, 0.0
+    pos, total = 0, Fraction(0)
     while pos < len(text):
         match = _PART.match(text, pos)
         if match is None:
             raise ValueError(f"invalid duration {value!r}; write e.g. '5s', '250ms' or '1m30s'")
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        total += Fraction(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
-    return total
+    return float(total)
 
 
 def format_duration(seconds: float) -> str:
-    if seconds and seconds < 1:
-        return f"{round(seconds * 1000, 3):g}ms"
-    return f"{seconds:g}s"
+    """``0.25`` → ``"250ms"``, ``90.0`` → ``"90s"``; exact, never in exponent notation."""
+    exact = Decimal(repr(float(seconds)))
+    if exact and exact < 1:
+        return f"{_plain(exact * 1000)}ms"
+    return f"{_plain(exact)}s"
+
+
+def _plain(number: Decimal) -> str:
+    text = format(number, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 Duration = Annotated[

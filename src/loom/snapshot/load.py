@@ -71,9 +71,16 @@ def dump_snapshot(snapshot: Snapshot) -> str:
     return yaml.safe_dump(snapshot.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
 
 
-def _duplicates(names: list[str]) -> set[str]:
-    seen: set[str] = set()
-    return {n for n in names if n in seen or seen.add(n)}  # type: ignore[func-returns-value]
+def _repeats(values: list[str]) -> list[tuple[int, int]]:
+    """(index, index of its first occurrence) for every value seen before."""
+    first: dict[str, int] = {}
+    repeats = []
+    for i, value in enumerate(values):
+        if value in first:
+            repeats.append((i, first[value]))
+        else:
+            first[value] = i
+    return repeats
 
 
 def cross_reference_problems(snapshot: Snapshot) -> list[Problem]:
@@ -81,17 +88,23 @@ def cross_reference_problems(snapshot: Snapshot) -> list[Problem]:
     clusters = {c.name for c in snapshot.clusters}
     route_configs = {r.name for r in snapshot.route_configs}
 
-    for kind, names in (
-        ("listener", [item.name for item in snapshot.listeners]),
-        ("cluster", [c.name for c in snapshot.clusters]),
-        ("route config", [r.name for r in snapshot.route_configs]),
+    for field, kind, names in (
+        ("listeners", "listener", [item.name for item in snapshot.listeners]),
+        ("route_configs", "route config", [r.name for r in snapshot.route_configs]),
+        ("clusters", "cluster", [c.name for c in snapshot.clusters]),
     ):
-        for name in sorted(_duplicates(names)):
-            problems.append(Problem(f"{kind}s", f"two {kind}s are named {name!r}; names must be unique"))
+        for i, j in _repeats(names):
+            problems.append(
+                Problem(
+                    f"{field}[{i}].name",
+                    f"{field}[{j}] is also a {kind} named {names[i]!r}; names must be unique",
+                )
+            )
 
-    bound = [f"{item.address}:{item.port}" for item in snapshot.listeners if item.port]
-    for address in sorted(_duplicates(bound)):
-        problems.append(Problem("listeners", f"two listeners bind {address}"))
+    bound = [f"{item.address}:{item.port}" if item.port else "" for item in snapshot.listeners]
+    for i, j in _repeats(bound):
+        if bound[i]:
+            problems.append(Problem(f"listeners[{i}].port", f"listeners[{j}] already binds {bound[i]}"))
 
     def need_cluster(field: str, name: str) -> None:
         if name not in clusters:

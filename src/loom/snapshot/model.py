@@ -83,9 +83,17 @@ class WeightedCluster(Model):
     weight: int = Field(default=1, ge=0)
 
 
+def _positive_total_weight(destinations: list[WeightedCluster]) -> list[WeightedCluster]:
+    if sum(d.weight for d in destinations) <= 0:
+        raise ValueError("the destination weights are all zero; give at least one a positive weight")
+    return destinations
+
+
 class TcpProxy(Model):
     destinations: list[WeightedCluster] = Field(min_length=1)
     idle_timeout: Duration = 3600.0
+
+    _some_weight = field_validator("destinations")(_positive_total_weight)
 
 
 class Listener(Model):
@@ -104,10 +112,16 @@ class Listener(Model):
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> Listener:
-        if self.protocol is Protocol.HTTP and self.route_config is None:
-            raise ValueError("an http listener needs route_config")
-        if self.protocol is Protocol.TCP and self.tcp is None:
-            raise ValueError("a tcp listener needs tcp.destinations")
+        if self.protocol is Protocol.HTTP:
+            if self.route_config is None:
+                raise ValueError("an http listener needs route_config")
+            if self.tcp is not None:
+                raise ValueError("an http listener routes with route_config; remove tcp or set protocol: tcp")
+        else:
+            if self.tcp is None:
+                raise ValueError("a tcp listener needs tcp.destinations")
+            if self.route_config is not None:
+                raise ValueError("a tcp listener has no routes; remove route_config or set protocol: http")
         return self
 
 
@@ -207,12 +221,7 @@ class RouteAction(Model):
     rewrite: Rewrite | None = None
     mirror: Mirror | None = None
 
-    @field_validator("destinations")
-    @classmethod
-    def _some_weight(cls, value: list[WeightedCluster]) -> list[WeightedCluster]:
-        if sum(d.weight for d in value) <= 0:
-            raise ValueError("the destination weights are all zero; give at least one a positive weight")
-        return value
+    _some_weight = field_validator("destinations")(_positive_total_weight)
 
 
 class Redirect(Model):
@@ -363,6 +372,17 @@ class Cluster(Model):
     default_retry: RetryPolicy | None = None
     """Retries for routes that set none (the destination's own default)."""
     endpoints: list[Endpoint] = []
+
+    @field_validator("endpoints")
+    @classmethod
+    def _unique_endpoints(cls, value: list[Endpoint]) -> list[Endpoint]:
+        seen: set[tuple[str, int]] = set()
+        for endpoint in value:
+            key = (endpoint.address, endpoint.port)
+            if key in seen:
+                raise ValueError(f"endpoint {endpoint.address}:{endpoint.port} is listed twice")
+            seen.add(key)
+        return value
 
     @model_validator(mode="after")
     def _hash_needs_key(self) -> Cluster:

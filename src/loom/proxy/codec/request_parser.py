@@ -27,6 +27,10 @@ class ParserLimits:
     max_body_bytes: int | None = None
 
 
+HEAD_SLACK_BYTES = 256
+"""Room for the request line and separators when an incomplete head is measured in raw bytes."""
+
+
 class RequestSink(Protocol):
     """What the parser calls as a request goes by."""
 
@@ -50,10 +54,12 @@ class RequestParser:
         "_body_bytes",
         "_head",
         "_head_bytes",
+        "_heads",
         "_in_head",
         "_limits",
         "_parser",
         "_sink",
+        "_url_bytes",
         "_url_parts",
     )
 
@@ -64,6 +70,8 @@ class RequestParser:
         self._head: RequestHead | None = None
         self._url_parts: list[bytes] = []
         self._head_bytes = 0
+        self._url_bytes = 0
+        self._heads = 0
         self._body_bytes = 0
         self._in_head = False
 
@@ -74,6 +82,8 @@ class RequestParser:
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``. Raises ProtocolError (answer its status and close) or UpgradeRequested."""
+        continuing = self._in_head
+        heads = self._heads
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -86,10 +96,13 @@ class RequestParser:
             raise ProtocolError(400, "invalid method") from None
         except httptools.HttpParserError as exc:
             raise ProtocolError(400, str(exc) or "bad request") from None
-        if self._in_head:
-            # llhttp keeps an incomplete head in memory; bound it before it completes.
+        if self._in_head and continuing and heads == self._heads:
+            # An incomplete head is held in memory: bound it before it completes. Only data that
+            # arrived wholly inside one head is counted; the data a head starts in may also end
+            # the previous request (its body, or a whole pipelined request).
             self._head_bytes += len(data)
-            if self._head_bytes > self._limits.max_header_bytes + self._limits.max_url_bytes:
+            limits = self._limits
+            if self._head_bytes > limits.max_header_bytes + limits.max_url_bytes + HEAD_SLACK_BYTES:
                 raise ProtocolError(431, "request header fields too large")
 
     # llhttp callbacks ----------------------------------------------------------------------
@@ -98,13 +111,15 @@ class RequestParser:
         self._head = RequestHead()
         self._url_parts = []
         self._head_bytes = 0
+        self._url_bytes = 0
+        self._heads += 1
         self._body_bytes = 0
         self._in_head = True
 
     def on_url(self, fragment: bytes) -> None:
         self._url_parts.append(fragment)
-        self._head_bytes += len(fragment)
-        if self._head_bytes > self._limits.max_url_bytes:
+        self._url_bytes += len(fragment)
+        if self._url_bytes > self._limits.max_url_bytes:
             raise ProtocolError(414, "URI too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -128,6 +143,8 @@ class RequestParser:
         parser = self._parser
         head.method = parser.get_method()
         head.version = parser.get_http_version().encode()
+        if head.version not in (b"1.1", b"1.0"):
+            raise ProtocolError(400, "unsupported HTTP version")
         head.keep_alive = parser.should_keep_alive()
         target = self._url_parts[0] if len(self._url_parts) == 1 else b"".join(self._url_parts)
         head.target = target
@@ -143,6 +160,12 @@ class RequestParser:
         if b"transfer-encoding" in hmap:
             if head.version != b"1.1":
                 raise ProtocolError(400, "Transfer-Encoding is not allowed in HTTP/1.0")
+            codings = hmap[b"transfer-encoding"].lower().split(b",")
+            if codings[-1].strip() != b"chunked":
+                raise ProtocolError(400, "the final Transfer-Encoding must be chunked")
+            if len(codings) > 1:
+                # We would forward the body with only ``chunked``: refuse rather than drop a coding.
+                raise ProtocolError(501, "Transfer-Encoding other than chunked is not implemented")
             head.chunked = True
         else:
             length = hmap.get(b"content-length")

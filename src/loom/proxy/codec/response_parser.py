@@ -31,22 +31,28 @@ class SwitchedProtocols(Exception):
 class ResponseParser:
     """Parse one connection's responses. Call :meth:`expect_head_only` before a HEAD request."""
 
-    __slots__ = ("_head", "_head_only", "_parser", "_sink")
+    __slots__ = ("_head", "_head_only", "_parser", "_sink", "_switched")
 
     def __init__(self, sink: ResponseSink) -> None:
         self._sink = sink
         self._parser = httptools.HttpResponseParser(self)
         self._head: ResponseHead | None = None
         self._head_only = False
+        self._switched = False
 
     def expect_head_only(self, head_only: bool) -> None:
         """The next response answers a HEAD request: it has no body, whatever its headers say."""
         self._head_only = head_only
 
     def feed(self, data: bytes) -> None:
+        """Parse ``data``. Raises UpstreamProtocolError, or SwitchedProtocols after a 101 (and
+        again, with all of ``data``, for anything fed after it: those bytes are no longer HTTP)."""
+        if self._switched:
+            raise SwitchedProtocols(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
+            self._switched = True
             raise SwitchedProtocols(data[exc.args[0] :]) from None
         except httptools.HttpParserCallbackError as exc:
             if isinstance(exc.__context__, _HeadOnly):
@@ -75,7 +81,7 @@ class ResponseParser:
 
     def on_status(self, reason: bytes) -> None:
         assert self._head is not None
-        self._head.reason = reason
+        self._head.reason += reason  # may arrive in pieces
 
     def on_header(self, name: bytes, value: bytes) -> None:
         head = self._head

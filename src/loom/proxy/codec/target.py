@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httptools
 
 from loom.proxy.codec.errors import ProtocolError
@@ -19,9 +21,7 @@ def parse_target(head: RequestHead, target: bytes) -> None:
         head.path = target
         return
     if head.method == b"CONNECT":
-        _split_authority(head, target)
-        head.path = b""
-        return
+        raise ProtocolError(405, "CONNECT tunnels are not supported; send plain HTTP through the sidecar")
     try:
         url = httptools.parse_url(target)
     except httptools.HttpParserInvalidURLError:
@@ -29,11 +29,19 @@ def parse_target(head: RequestHead, target: bytes) -> None:
     scheme = (url.schema or b"").lower()
     if scheme not in (b"http", b"https") or not url.host:
         raise ProtocolError(400, "invalid request target")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ProtocolError(400, "invalid port in request target")
+    host = url.host.lower()
+    # llhttp gives an IPv6 literal without its brackets; keep them, as a Host header has them.
+    head.authority = b"[" + host + b"]" if b":" in host else host
     head.scheme = scheme
-    head.authority = url.host.lower()
     head.port = url.port
     head.path = url.path or b"/"
     head.query = url.query or b""
+
+
+# RFC 3986 host: a reg-name (unreserved, pct-encoded, sub-delims) or a bracketed IP literal.
+_HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+;=%]*|\[[0-9A-Fa-f:.]+\])\Z")
 
 
 def parse_host_header(head: RequestHead, host: bytes) -> None:
@@ -48,11 +56,15 @@ def _split_authority(head: RequestHead, authority: bytes) -> None:
         if end < 0:
             raise ProtocolError(400, "invalid Host")
         host, rest = authority[: end + 1], authority[end + 1 :]
-        port = rest[1:] if rest[:1] == b":" else b""
+        if rest and rest[:1] != b":":
+            raise ProtocolError(400, "invalid Host")
+        port = rest[1:]
     else:
         host, _, port = authority.partition(b":")
     if port:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ProtocolError(400, "invalid port in Host")
         head.port = int(port)
+    if _HOST.match(host) is None:
+        raise ProtocolError(400, "invalid Host")
     head.authority = host.lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from loom.proxy.codec.serialize import LAST_CHUNK, chunk
@@ -20,6 +21,7 @@ class RequestBody:
         "chunked",
         "done",
         "downstream",
+        "on_done",
         "pending",
         "pending_bytes",
         "replay",
@@ -38,6 +40,8 @@ class RequestBody:
         self.replay_bytes = 0
         self.sink: UpstreamConnection | None = None
         self.total = 0
+        self.on_done: Callable[[], None] | None = None
+        """Called once the whole body has arrived (mirroring waits for it)."""
 
     @property
     def replayable(self) -> bool:
@@ -67,6 +71,9 @@ class RequestBody:
         sink = self.sink
         if sink is not None and self.chunked and not sink.closed:
             sink.transport.write(LAST_CHUNK)
+        on_done, self.on_done = self.on_done, None
+        if on_done is not None:
+            on_done()
 
     def attach(self, sink: UpstreamConnection, retry: bool) -> None:
         """Send what has arrived so far to ``sink`` and stream the rest to it as it comes."""

@@ -12,6 +12,7 @@ from loom.proxy.codec.head import RequestHead
 from loom.proxy.codec.request_parser import RequestParser, UpgradeRequested
 from loom.proxy.codec.serialize import simple_response
 from loom.proxy.http.exchange import Exchange
+from loom.proxy.original_dst import original_destination
 
 DRAIN_IDLE_GRACE = 0.5
 """Seconds an idle connection stays open once draining starts, for requests already sent."""
@@ -34,6 +35,7 @@ class DownstreamConnection(asyncio.Protocol):
         "head_started",
         "last_activity",
         "listener",
+        "original_dst",
         "parser",
         "parsing",
         "paused",
@@ -59,6 +61,7 @@ class DownstreamConnection(asyncio.Protocol):
         self.upgrade_rest = b""
         self.peer_ip = ""
         self.peer_port = 0
+        self.original_dst: tuple[str, int] | None = None
         now = time.monotonic()
         self.last_activity = now
         self.head_started = now
@@ -71,7 +74,7 @@ class DownstreamConnection(asyncio.Protocol):
         listener = self.listener
         listener.connections.add(self)
         if len(listener.connections) > listener.limits.max_connections or listener.draining:
-            listener.stats_rejected += 1
+            listener.rejected.inc()
             self.closing = True
             self.transport.write(simple_response(503, b"overloaded: too many connections\n", close=True))
             self.transport.close()
@@ -80,6 +83,8 @@ class DownstreamConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip, self.peer_port = peer[0], peer[1]
+        if listener.config.original_dst:
+            self.original_dst = original_destination(transport.get_extra_info("socket"))
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
@@ -99,10 +104,12 @@ class DownstreamConnection(asyncio.Protocol):
             self.pause(self.PAUSE_UPGRADE)
 
     def eof_received(self) -> bool:
-        if self.tunnel is not None:
-            if self.tunnel.transport.can_write_eof():
-                self.tunnel.transport.write_eof()
-            return True
+        tunnel = self.tunnel
+        if tunnel is not None:
+            if tunnel.transport.can_write_eof():
+                tunnel.transport.write_eof()
+            tunnel.tunnel_eofs += 1
+            return tunnel.tunnel_eofs < 2  # False: both halves are closed, so close (and upstream too)
         self.closing = True
         return self.current is not None  # keep the write side open to finish the response
 
@@ -203,13 +210,19 @@ class DownstreamConnection(asyncio.Protocol):
         self.transport.resume_reading()
 
     def protocol_error(self, error: ProtocolError) -> None:
-        """Bad bytes from the client: answer the status once, then close the connection."""
+        """Bad bytes from the client: answer the status once, then close the connection.
+
+        Bad bytes after a complete request still being answered (pipelining) do not cut that
+        request short: it gets its response (with ``Connection: close``), then the connection closes.
+        """
         self.listener.stats_protocol_errors += 1
         self.closing = True
         self.pause(self.PAUSE_PIPELINE)
         current = self.current
         if current is not None and not current.completed:
-            if current is self.parsing and not current.committed:
+            if current is not self.parsing:
+                self.listener.record_protocol_error(self, error)
+            elif not current.committed:
                 if current.task is not None:
                     current.task.cancel()
                 current.add_flag("DPE")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from loom.proxy.codec.head import RequestHead, ResponseHead
 from loom.proxy.codec.serialize import LAST_CHUNK, chunk, end_to_end, response_head, simple_response
 from loom.proxy.http.body import RequestBody
+from loom.proxy.telemetry.flags import join as join_flags
+from loom.proxy.telemetry.flags import split as split_flags
 
 if TYPE_CHECKING:
     from loom.proxy.cluster import EndpointState
@@ -98,7 +100,7 @@ class Exchange:
         self.route_timed_out = False
 
     def add_flag(self, flag: str) -> None:
-        self.flags = f"{self.flags},{flag}" if self.flags else flag
+        self.flags = join_flags((*split_flags(self.flags), flag)) if self.flags else flag
 
     # local replies -----------------------------------------------------------------------
 
@@ -221,7 +223,7 @@ class Exchange:
             waiter.set_result(RESET)
 
     def on_upstream_switched(self, rest: bytes) -> None:
-        self.switched_rest = rest
+        self.switched_rest += rest
         self.upstream_done = True
 
     def on_upstream_write_paused(self, paused: bool) -> None:

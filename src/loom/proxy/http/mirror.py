@@ -2,8 +2,8 @@
 
 The copy's Host gets Envoy's ``-shadow`` suffix; its response is read and dropped. A mirror
 never delays or changes the real response, and at most ``MAX_IN_FLIGHT`` copies are in the
-air at once (beyond that, copies are skipped and counted). Requests are mirrored when their
-body is absent or fully arrived with the head and fits the retry buffer.
+air at once (beyond that, copies are skipped and counted). The copy leaves once the request's
+body has fully arrived; a body larger than the retry buffer (64 KiB) is not mirrored.
 """
 
 from __future__ import annotations
@@ -28,10 +28,19 @@ skipped = 0
 
 
 def mirror_request(ex: Exchange, cluster_name: str) -> None:
-    global skipped
     cluster = ex.config.clusters.get(cluster_name)
+    if cluster is None:
+        return
+    if ex.body.done:
+        _send_copy(ex, cluster)
+    else:
+        ex.body.on_done = lambda: _send_copy(ex, cluster)
+
+
+def _send_copy(ex: Exchange, cluster: ClusterRuntime) -> None:
+    global skipped
     body = ex.body
-    if cluster is None or not body.done or body.replay is None or len(_in_flight) >= MAX_IN_FLIGHT:
+    if body.replay is None or len(_in_flight) >= MAX_IN_FLIGHT:
         skipped += 1
         return
     head_bytes = _shadow_head(ex)

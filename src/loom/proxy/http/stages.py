@@ -53,10 +53,12 @@ def set_forwarded_headers(ex: Exchange) -> bool:
     forwarded_for = head.hmap.get(b"x-forwarded-for")
     headers = head.headers
     if forwarded_for is None:
-        headers.append((b"x-forwarded-for", peer))
+        forwarded_for = peer
     else:
         headers[:] = [(n, v) for n, v in headers if n.lower() != b"x-forwarded-for"]
-        headers.append((b"x-forwarded-for", forwarded_for + b", " + peer))
+        forwarded_for += b", " + peer
+    headers.append((b"x-forwarded-for", forwarded_for))
+    head.hmap[b"x-forwarded-for"] = forwarded_for
     if b"x-forwarded-proto" not in head.hmap:
         headers.append((b"x-forwarded-proto", head.scheme or b"http"))
     return False

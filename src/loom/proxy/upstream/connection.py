@@ -35,6 +35,7 @@ class UpstreamConnection(asyncio.Protocol):
         "sink",
         "transport",
         "tunnel",
+        "tunnel_eofs",
     )
 
     def __init__(self, pool: EndpointPool) -> None:
@@ -43,6 +44,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = ResponseParser(self)
         self.sink: UpstreamSink | None = None
         self.tunnel: asyncio.Transport | None = None
+        self.tunnel_eofs = 0
+        """Directions of a tunnel that have ended (EOF seen); at two the tunnel closes."""
         self.closed = False
         self.reusable = True
         self.requests = 0
@@ -73,7 +76,8 @@ class UpstreamConnection(asyncio.Protocol):
         if self.tunnel is not None:
             if self.tunnel.can_write_eof():
                 self.tunnel.write_eof()
-            return True
+            self.tunnel_eofs += 1
+            return self.tunnel_eofs < 2  # False: both halves are closed, so close (and downstream too)
         self.parser.feed_eof()
         return False
 
