@@ -27,6 +27,9 @@ unit: $(STAMP)
 test: lint contracts unit
 
 bench: $(STAMP)
+	@command -v haproxy >/dev/null && command -v nginx >/dev/null && command -v wrk >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy nginx-light wrk gcc util-linux >/dev/null; }
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/proxy_bench.py
 

@@ -1,0 +1,278 @@
+"""Ratios against HAProxy, the goals, and the three renderings: terminal tables, JSON, Markdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.measure import Settings, Summary, TargetResult
+
+PERCENTILES = ("p50_us", "p90_us", "p99_us")
+
+
+@dataclass(frozen=True)
+class Goal:
+    scope: str
+    """"single proxy" or "proxy pair"."""
+    measure: str
+    value: float | None
+    goal: str
+    met: bool | None
+    """None: not measured (a target did not run, or the ratio is undefined)."""
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "not measured" if self.met is None else "met" if self.met else "MISSED"
+
+
+@dataclass
+class Report:
+    timestamp: str
+    machine: dict[str, Any]
+    settings: Settings
+    results: list[TargetResult]
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self, name: str) -> Summary | None:
+        for result in self.results:
+            if result.name == name:
+                return result.summary
+        return None
+
+    def added(self, name: str, percentile: str) -> float | None:
+        """Latency a target adds over the direct connection at one percentile, in µs."""
+        target, direct = self.summary(name), self.summary("direct")
+        if target is None or direct is None:
+            return None
+        return float(getattr(target, percentile) - getattr(direct, percentile))
+
+    def goals(self) -> list[Goal]:
+        goals: list[Goal] = []
+        for scope, loom, haproxy in (
+            ("single proxy", "loom", "haproxy"),
+            ("proxy pair", "loom-pair", "haproxy-pair"),
+        ):
+            goals.extend(self._goals(scope, loom, haproxy))
+        return goals
+
+    def _goals(self, scope: str, loom_name: str, haproxy_name: str) -> list[Goal]:
+        loom, haproxy = self.summary(loom_name), self.summary(haproxy_name)
+
+        def goal(
+            measure: str, value: float | None, text: str, ok: Callable[[float], bool], note: str = ""
+        ) -> Goal:
+            return Goal(scope, measure, value, text, None if value is None else ok(value), note)
+
+        throughput = loom.rps / haproxy.rps if loom and haproxy and haproxy.rps > 0 else None
+        goals = [goal("throughput Loom / HAProxy", throughput, "≥ 0.25", lambda v: v >= 0.25)]
+        for percentile in ("p50_us", "p99_us"):
+            ours, theirs = self.added(loom_name, percentile), self.added(haproxy_name, percentile)
+            ratio, note = None, ""
+            if ours is not None and theirs is not None:
+                if theirs > 0:
+                    ratio = ours / theirs
+                else:
+                    note = f"HAProxy adds {theirs:.0f} µs: no ratio"
+            name = f"added {percentile.removesuffix('_us')} Loom / HAProxy"
+            goals.append(goal(name, ratio, "≤ 2", lambda v: v <= 2, note))
+        cpu = loom.cpu_per_1k_per_proxy if loom else None
+        per = "per proxy, " if scope == "proxy pair" else ""
+        goals.append(
+            goal(f"Loom CPU cores per 1,000 rps ({per}CPU s / 1k req)", cpu, "≤ 0.15", lambda v: v <= 0.15)
+        )
+        rss = loom.rss_mb if loom else None
+        goals.append(goal("Loom RSS at 1,000 rps, MB (largest proxy)", rss, "≤ 30", lambda v: v <= 30))
+        return goals
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "machine": self.machine,
+            "settings": asdict(self.settings),
+            "notes": self.notes,
+            "targets": {r.name: r.to_json() for r in self.results},
+            "added_latency_us": {
+                r.name: {p: _round(self.added(r.name, p), 1) for p in (*PERCENTILES, "p999_us", "max_us")}
+                for r in self.results
+                if r.name != "direct" and r.summary is not None
+            },
+            "goals": [{**asdict(g), "value": _round(g.value, 4), "verdict": g.verdict} for g in self.goals()],
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+,.0f}"
+
+
+def _status(result: TargetResult) -> str:
+    return "not run" if result.error in (None, "not run") else "failed"
+
+
+def latency_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for r in report.results:
+        s = r.summary
+        if s is None:
+            rows.append([r.label, *["—"] * 8, _status(r)])
+            continue
+        added = [_signed(report.added(r.name, p)) if r.name != "direct" else "" for p in PERCENTILES]
+        percentiles = [_num(s.p50_us), _num(s.p90_us), _num(s.p99_us), _num(s.p999_us), _num(s.max_us)]
+        rows.append([r.label, *percentiles, *added, str(s.latency_errors)])
+    return rows
+
+
+def throughput_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for r in report.results:
+        s = r.summary
+        if s is None:
+            rows.append([r.label, *["—"] * 8, _status(r)])
+            continue
+        util = None if s.proxy_core_util is None else s.proxy_core_util * 100
+        rows.append(
+            [
+                r.label,
+                _num(s.rps),
+                _num(util),
+                _num(s.core_busy * 100),
+                _num(s.load_core_busy * 100),
+                _num(s.cpu_per_1k, 3),
+                _num(s.cpu_per_1k_per_proxy, 3),
+                _num(s.rss_mb, 1),
+                _num(s.rss_peak_mb, 1),
+                str(s.throughput_errors),
+            ]
+        )
+    return rows
+
+
+def goal_rows(report: Report) -> list[list[str]]:
+    return [
+        [g.scope, g.measure, _num(g.value, 2), g.goal, g.verdict + (f" ({g.note})" if g.note else "")]
+        for g in report.goals()
+    ]
+
+
+LATENCY_HEAD = ["target", "p50", "p90", "p99", "p99.9", "max", "+p50", "+p90", "+p99", "errors"]
+THROUGHPUT_HEAD = [
+    "target",
+    "req/s",
+    "proxy %CPU",
+    "core busy %",
+    "load core %",
+    "CPU s / 1k req",
+    "per proxy",
+    "RSS MB @1k rps",
+    "RSS MB peak",
+    "errors",
+]
+GOAL_HEAD = ["scope", "measure", "value", "goal", "verdict"]
+
+
+def _titles(report: Report) -> tuple[str, str]:
+    s = report.settings
+    latency = (
+        f"Latency at {s.rate:,.0f} rps, open loop, {s.open_connections} connections, "
+        f"µs from the scheduled send (+pNN: added over direct); median of {s.repeat}"
+    )
+    throughput = (
+        f"Throughput: wrk, 1 thread, {s.wrk_connections} connections, {s.duration:.0f} s; proxies on CPU "
+        f"{s.proxy_cpu}, load and upstream on CPU {s.load_cpu}; CPU and RSS from the fixed-rate run; "
+        f"median of {s.repeat}"
+    )
+    return latency, throughput
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    console = console or Console()
+    latency_title, throughput_title = _titles(report)
+    for title, head, rows in (
+        (latency_title, LATENCY_HEAD, latency_rows(report)),
+        (throughput_title, THROUGHPUT_HEAD, throughput_rows(report)),
+        ("Goals (Loom against HAProxy)", GOAL_HEAD, goal_rows(report)),
+    ):
+        table = Table(title=title, title_justify="left")
+        for i, name in enumerate(head):
+            table.add_column(name, justify="left" if i == 0 or head is GOAL_HEAD else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v:.0%}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+def _when(timestamp: str) -> str:
+    """20260102-030405 → 2026-01-02 03:04."""
+    date, time = timestamp.split("-")
+    return f"{date[:4]}-{date[4:6]}-{date[6:]} {time[:2]}:{time[2:4]}"
+
+
+def markdown(report: Report) -> str:
+    """The body of bench/RESULTS.md for this run."""
+    latency_title, throughput_title = _titles(report)
+    machine = ", ".join(f"{k}: {_plain(v)}" for k, v in report.machine.items())
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Produced on {_when(report.timestamp)} by `python bench/proxy_bench.py --update-results` "
+        f"(--repeat {report.settings.repeat} --duration {report.settings.duration:g}); "
+        "README.md says what each figure means. Lower is better except for req/s.",
+        "",
+        f"Machine: {machine}.",
+        "",
+        "## Latency",
+        "",
+        latency_title + ".",
+        "",
+        _md_table(LATENCY_HEAD, latency_rows(report)),
+        "",
+        "## Throughput, CPU and memory",
+        "",
+        throughput_title + ".",
+        "",
+        _md_table(THROUGHPUT_HEAD, throughput_rows(report)),
+        "",
+        "## Goals",
+        "",
+        _md_table(GOAL_HEAD, goal_rows(report)),
+        "",
+    ]
+    if report.notes:
+        parts += ["## Notes", "", *[f"- {note}" for note in report.notes], ""]
+    return "\n".join(parts)
+
+
+def write(report: Report, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"results-{report.timestamp}.json"
+    json_path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+    md_path = out_dir / f"results-{report.timestamp}.md"
+    md_path.write_text(markdown(report))
+    return json_path, md_path
