@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -45,7 +47,6 @@ def proxy(
     except SnapshotError as exc:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from None
-    from loom.proxy.main import run
     from loom.proxy.router import RouteCompileError, compile_route_config
 
     try:
@@ -57,11 +58,13 @@ def proxy(
     if check:
         typer.echo(f"{config}: snapshot version {snapshot.version} is valid")
         return
-    try:
-        run(config, ready_file)
-    except OSError as exc:
-        err.print(f"[red]error:[/] cannot listen: {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    # The sidecar runs as its own lean process image (same PID): see loom/proxy/__main__.py.
+    argv = [sys.executable, "-m", "loom.proxy", "--config", str(config), "--log-level", log_level]
+    if ready_file is not None:
+        argv += ["--ready-file", str(ready_file)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 if __name__ == "__main__":

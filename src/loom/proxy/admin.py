@@ -15,6 +15,7 @@ from loom.proxy.codec.head import RequestHead
 from loom.proxy.codec.request_parser import ParserLimits, RequestParser, UpgradeRequested
 from loom.proxy.codec.serialize import response_head
 from loom.proxy.telemetry import CONTENT_TYPE
+from loom.snapshot import snapshot_to_builtins
 from loom.snapshot.model import Admin
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class AdminServer:
             "reloads_applied": proxy.reloads_applied,
             "reloads_rejected": proxy.reloads_rejected,
             "last_reload_error": proxy.last_reload_error,
-            "snapshot": proxy.config.snapshot.model_dump(mode="json"),
+            "snapshot": snapshot_to_builtins(proxy.config.snapshot),
         }
         return 200, "application/json", _json(body)
 

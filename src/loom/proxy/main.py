@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
+from loom.proxy.router import RouteCompileError
 from loom.proxy.server import ProxyServer
-from loom.snapshot import load_snapshot
+from loom.snapshot import SnapshotError, load_snapshot
 
 log = logging.getLogger("loom.proxy")
 
@@ -51,6 +54,29 @@ def write_ready_file(server: ProxyServer, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loom.proxy", description="Run one Loom sidecar.")
+    parser.add_argument("--config", required=True, type=Path, help="snapshot file (YAML or JSON)")
+    parser.add_argument("--ready-file", type=Path, help="write the bound ports here (JSON) once serving")
+    parser.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        run(args.config, args.ready_file)
+    except SnapshotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RouteCompileError as exc:
+        print(f"error: invalid snapshot {args.config}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def run(snapshot_path: Path, ready_file: Path | None = None) -> None:

@@ -3,6 +3,12 @@
 Strings are summed exactly (as fractions) and rounded to a float once, so ``"9ms"`` is the
 same float as ``0.009``; ``format_duration`` writes a float back without losing a digit, so a
 dumped snapshot loads to an equal one.
+
+A schema field typed ``Duration`` holds a ``Duration``: a float (seconds) that remembers it is
+a duration. msgspec hands such fields to ``decode`` (reading) and ``encode`` (writing), the
+hooks ``loom.snapshot.load`` passes to it. A plain float put in such a field from Python code
+(``RetryPolicy(per_try_timeout=0.5)``) behaves the same, but is written back as a number of
+seconds, which reads back as the same duration.
 """
 
 from __future__ import annotations
@@ -11,9 +17,7 @@ import math
 import re
 from decimal import Decimal
 from fractions import Fraction
-from typing import Annotated
-
-from pydantic import BeforeValidator, PlainSerializer
+from typing import Any
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|s|m|h)")
 _UNIT_SECONDS = {
@@ -65,9 +69,21 @@ def _plain(number: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
-"""Seconds as a float; reads ``"5s"``-style strings, writes them back the same way."""
+class Duration(float):
+    """Seconds, as a float for arithmetic; read from ``"5s"``-style strings and written back as one."""
+
+    __slots__ = ()
+
+
+def decode(type_: type, value: Any) -> Any:
+    """msgspec ``dec_hook``: build the schema's own types (only ``Duration``) from decoded values."""
+    if type_ is Duration:
+        return Duration(parse_duration(value))
+    raise NotImplementedError(f"the snapshot schema has no type {type_!r}")
+
+
+def encode(value: Any) -> Any:
+    """msgspec ``enc_hook``: a ``Duration`` is written as a duration string."""
+    if isinstance(value, Duration):
+        return format_duration(value)
+    raise NotImplementedError(f"cannot write {type(value).__name__} into a snapshot")

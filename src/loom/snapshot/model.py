@@ -3,32 +3,57 @@
 A snapshot is produced by the control plane (or written by hand for ``loom proxy --config``)
 and consumed by the proxy. It never refers to operator YAML: every subset is already an
 endpoint list, every default is filled. See docs/snapshot.md for the format with examples.
+
+The classes are msgspec Structs rather than pydantic models: the sidecar imports this schema,
+and msgspec adds about 1 MB to its memory where pydantic added about 11 MB. Types, ranges and
+lengths are checked by msgspec while it decodes (``loom.snapshot.load``); the other rules are
+``__post_init__`` methods, which raise ``FieldError`` for a rule about one field (reported at
+that field) and ``ValueError`` for a rule about the object as a whole.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from msgspec import Meta, Struct, field
+from msgspec.structs import force_setattr
 
 from loom.snapshot.durations import Duration
 
 SCHEMA_VERSION = 1
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class Model(Struct, frozen=True, forbid_unknown_fields=True):
+    """Immutable once built, compared field by field; an unknown field is an error.
+
+    Every schema class says ``kw_only=True`` itself (msgspec applies it to the fields of the
+    class that says it only): fields are passed by name, in any order of required and optional.
+    """
+
+
+class FieldError(ValueError):
+    """A rule about one field, broken: reported at that field's path rather than the object's."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+NonEmptyStr = Annotated[str, Meta(min_length=1)]
+Port = Annotated[int, Meta(ge=0, le=65535)]
+"""A port to bind; 0 picks a free one."""
+Percentage = Annotated[float, Meta(ge=0, le=100)]
 
 
 # --- node -----------------------------------------------------------------------------------
 
 
-class Node(Model):
+class Node(Model, kw_only=True):
     """The workload this proxy stands beside."""
 
-    workload: str = Field(min_length=1)
+    workload: NonEmptyStr
     namespace: str = "default"
     service_account: str = "default"
     labels: dict[str, str] = {}
@@ -36,22 +61,20 @@ class Node(Model):
     cluster_domain: str = "cluster.local"
 
 
-class Admin(Model):
+class Admin(Model, kw_only=True):
     address: str = "127.0.0.1"
-    port: int = Field(default=15000, ge=0, le=65535)
+    port: Port = 15000
 
-    @field_validator("address")
-    @classmethod
-    def _loopback_only(cls, value: str) -> str:
-        if value == "localhost":
-            return "127.0.0.1"
+    def __post_init__(self) -> None:
+        if self.address == "localhost":
+            force_setattr(self, "address", "127.0.0.1")
+            return
         try:
-            ip = ipaddress.ip_address(value)
+            ip = ipaddress.ip_address(self.address)
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not an IP address") from exc
+            raise FieldError("address", f"{self.address!r} is not an IP address") from exc
         if not ip.is_loopback:
-            raise ValueError("the admin endpoint listens on loopback only (127.0.0.1 or ::1)")
-        return value
+            raise FieldError("address", "the admin endpoint listens on loopback only (127.0.0.1 or ::1)")
 
 
 # --- listeners ------------------------------------------------------------------------------
@@ -67,41 +90,43 @@ class Protocol(StrEnum):
     TCP = "tcp"
 
 
-class ListenerLimits(Model):
-    max_connections: int = Field(default=10_000, ge=1)
-    max_request_header_bytes: int = Field(default=60 * 1024, ge=1024)
-    max_headers: int = Field(default=100, ge=1)
-    max_url_bytes: int = Field(default=8 * 1024, ge=64)
-    max_request_body_bytes: int | None = Field(default=None, ge=0)
-    request_header_timeout: Duration = 10.0
-    idle_timeout: Duration = 300.0
-    drain_timeout: Duration = 10.0
+class ListenerLimits(Model, kw_only=True):
+    max_connections: Annotated[int, Meta(ge=1)] = 10_000
+    max_request_header_bytes: Annotated[int, Meta(ge=1024)] = 60 * 1024
+    max_headers: Annotated[int, Meta(ge=1)] = 100
+    max_url_bytes: Annotated[int, Meta(ge=64)] = 8 * 1024
+    max_request_body_bytes: Annotated[int, Meta(ge=0)] | None = None
+    request_header_timeout: Duration = Duration(10.0)
+    idle_timeout: Duration = Duration(300.0)
+    drain_timeout: Duration = Duration(10.0)
 
 
-class WeightedCluster(Model):
+class WeightedCluster(Model, kw_only=True):
     cluster: str
-    weight: int = Field(default=1, ge=0)
+    weight: Annotated[int, Meta(ge=0)] = 1
 
 
-def _positive_total_weight(destinations: list[WeightedCluster]) -> list[WeightedCluster]:
+def _check_total_weight(destinations: list[WeightedCluster]) -> None:
     if sum(d.weight for d in destinations) <= 0:
-        raise ValueError("the destination weights are all zero; give at least one a positive weight")
-    return destinations
+        raise FieldError(
+            "destinations", "the destination weights are all zero; give at least one a positive weight"
+        )
 
 
-class TcpProxy(Model):
-    destinations: list[WeightedCluster] = Field(min_length=1)
-    idle_timeout: Duration = 3600.0
+class TcpProxy(Model, kw_only=True):
+    destinations: Annotated[list[WeightedCluster], Meta(min_length=1)]
+    idle_timeout: Duration = Duration(3600.0)
 
-    _some_weight = field_validator("destinations")(_positive_total_weight)
+    def __post_init__(self) -> None:
+        _check_total_weight(self.destinations)
 
 
-class Listener(Model):
-    name: str = Field(min_length=1)
+class Listener(Model, kw_only=True):
+    name: NonEmptyStr
     direction: Direction
     protocol: Protocol = Protocol.HTTP
     address: str = "127.0.0.1"
-    port: int = Field(ge=0, le=65535)
+    port: Port
     route_config: str | None = None
     """HTTP listeners: the name of the route configuration that routes their requests."""
     tcp: TcpProxy | None = None
@@ -110,8 +135,7 @@ class Listener(Model):
     """Transparent interception: route by the socket's original destination (SO_ORIGINAL_DST)."""
     limits: ListenerLimits = ListenerLimits()
 
-    @model_validator(mode="after")
-    def _protocol_fields(self) -> Listener:
+    def __post_init__(self) -> None:
         if self.protocol is Protocol.HTTP:
             if self.route_config is None:
                 raise ValueError("an http listener needs route_config")
@@ -122,41 +146,36 @@ class Listener(Model):
                 raise ValueError("a tcp listener needs tcp.destinations")
             if self.route_config is not None:
                 raise ValueError("a tcp listener has no routes; remove route_config or set protocol: http")
-        return self
 
 
 # --- routes ---------------------------------------------------------------------------------
 
 
-class StringMatch(Model):
+class StringMatch(Model, kw_only=True):
     """Exactly one of exact / prefix / regex (RE2-compatible Python regex, full match)."""
 
     exact: str | None = None
     prefix: str | None = None
     regex: str | None = None
 
-    @model_validator(mode="after")
-    def _one_of(self) -> StringMatch:
+    def __post_init__(self) -> None:
         if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
             raise ValueError("set exactly one of exact, prefix, regex")
-        return self
 
 
-class HeaderMatch(Model):
+class HeaderMatch(Model, kw_only=True):
     """Like StringMatch; with none set, the header only has to be present."""
 
     exact: str | None = None
     prefix: str | None = None
     regex: str | None = None
 
-    @model_validator(mode="after")
-    def _at_most_one(self) -> HeaderMatch:
+    def __post_init__(self) -> None:
         if sum(v is not None for v in (self.exact, self.prefix, self.regex)) > 1:
             raise ValueError("set at most one of exact, prefix, regex")
-        return self
 
 
-class RouteMatch(Model):
+class RouteMatch(Model, kw_only=True):
     """All conditions must hold (AND). A route matches if any of its matches does (OR)."""
 
     path: StringMatch | None = None
@@ -170,95 +189,101 @@ class RouteMatch(Model):
     port: int | None = None
 
 
-class RetryPolicy(Model):
-    attempts: int = Field(default=2, ge=0)
+RETRY_ON_CONDITIONS = frozenset(
+    {
+        "5xx",
+        "gateway-error",
+        "reset",
+        "connect-failure",
+        "refused-stream",
+        "retriable-4xx",
+        "retriable-status-codes",
+        "unavailable",
+        "cancelled",
+        "deadline-exceeded",
+        "resource-exhausted",
+        "internal",
+    }
+)
+"""``retry_on`` conditions besides status codes ("503", any 100–599)."""
+
+DEFAULT_RETRY_ON = ("connect-failure", "refused-stream", "unavailable", "cancelled", "503")
+
+
+class RetryPolicy(Model, kw_only=True):
+    attempts: Annotated[int, Meta(ge=0)] = 2
     """Retries after the first try (Istio's meaning: attempts=2 → up to 3 tries)."""
     per_try_timeout: Duration | None = None
-    retry_on: list[str] = ["connect-failure", "refused-stream", "unavailable", "cancelled", "503"]
+    retry_on: list[str] = field(default_factory=lambda: list(DEFAULT_RETRY_ON))
     retriable_status_codes: list[int] = []
-    backoff_base: Duration = 0.025
-    backoff_max: Duration = 0.25
+    backoff_base: Duration = Duration(0.025)
+    backoff_max: Duration = Duration(0.25)
 
-    @field_validator("retry_on")
-    @classmethod
-    def _known_conditions(cls, values: list[str]) -> list[str]:
-        known = {
-            "5xx",
-            "gateway-error",
-            "reset",
-            "connect-failure",
-            "refused-stream",
-            "retriable-4xx",
-            "retriable-status-codes",
-            "unavailable",
-            "cancelled",
-            "deadline-exceeded",
-            "resource-exhausted",
-            "internal",
-        }
-        for value in values:
-            if value not in known and not (value.isdigit() and 100 <= int(value) <= 599):
-                raise ValueError(f"unknown retry_on condition {value!r}; known: {', '.join(sorted(known))}")
-        return values
+    def __post_init__(self) -> None:
+        for value in self.retry_on:
+            if value not in RETRY_ON_CONDITIONS and not (value.isdigit() and 100 <= int(value) <= 599):
+                known = ", ".join(sorted(RETRY_ON_CONDITIONS))
+                raise FieldError("retry_on", f"unknown retry_on condition {value!r}; known: {known}")
 
 
-class Rewrite(Model):
+class Rewrite(Model, kw_only=True):
     uri_prefix: str | None = None
     """Replace the matched path prefix (or the whole path for exact/regex matches)."""
     authority: str | None = None
 
 
-class Mirror(Model):
+class Mirror(Model, kw_only=True):
     cluster: str
-    percentage: float = Field(default=100.0, ge=0, le=100)
+    percentage: Percentage = 100.0
 
 
-class RouteAction(Model):
-    destinations: list[WeightedCluster] = Field(min_length=1)
+class RouteAction(Model, kw_only=True):
+    destinations: Annotated[list[WeightedCluster], Meta(min_length=1)]
     timeout: Duration | None = None
     """Covers all tries; None or 0 means no timeout (Istio's default)."""
     retry: RetryPolicy | None = None
     rewrite: Rewrite | None = None
     mirror: Mirror | None = None
 
-    _some_weight = field_validator("destinations")(_positive_total_weight)
+    def __post_init__(self) -> None:
+        _check_total_weight(self.destinations)
 
 
-class Redirect(Model):
+class Redirect(Model, kw_only=True):
     uri: str | None = None
     authority: str | None = None
     scheme: str | None = None
     port: int | None = None
-    code: int = Field(default=301, ge=300, le=399)
+    code: Annotated[int, Meta(ge=300, le=399)] = 301
 
 
-class DirectResponse(Model):
-    status: int = Field(ge=100, le=599)
+class DirectResponse(Model, kw_only=True):
+    status: Annotated[int, Meta(ge=100, le=599)]
     body: str = ""
 
 
-class FaultDelay(Model):
+class FaultDelay(Model, kw_only=True):
     fixed: Duration
-    percentage: float = Field(default=100.0, ge=0, le=100)
+    percentage: Percentage = 100.0
 
 
-class FaultAbort(Model):
-    http_status: int = Field(ge=200, le=599)
-    percentage: float = Field(default=100.0, ge=0, le=100)
+class FaultAbort(Model, kw_only=True):
+    http_status: Annotated[int, Meta(ge=200, le=599)]
+    percentage: Percentage = 100.0
 
 
-class Fault(Model):
+class Fault(Model, kw_only=True):
     delay: FaultDelay | None = None
     abort: FaultAbort | None = None
 
 
-class HeaderOps(Model):
+class HeaderOps(Model, kw_only=True):
     set: dict[str, str] = {}
     add: dict[str, str] = {}
     remove: list[str] = []
 
 
-class Route(Model):
+class Route(Model, kw_only=True):
     name: str = ""
     matches: list[RouteMatch] = []
     """Empty: matches every request."""
@@ -269,25 +294,23 @@ class Route(Model):
     request_headers: HeaderOps | None = None
     response_headers: HeaderOps | None = None
 
-    @model_validator(mode="after")
-    def _one_action(self) -> Route:
+    def __post_init__(self) -> None:
         if sum(a is not None for a in (self.route, self.redirect, self.direct_response)) != 1:
             raise ValueError("set exactly one of route, redirect, direct_response")
-        return self
 
 
-class VirtualHost(Model):
-    name: str = Field(min_length=1)
-    domains: list[str] = Field(min_length=1)
+class VirtualHost(Model, kw_only=True):
+    name: NonEmptyStr
+    domains: Annotated[list[str], Meta(min_length=1)]
     """Host names this virtual host answers. A Kubernetes-style FQDN (name.ns.svc.<cluster domain>)
     also answers to its short forms; ``*`` answers everything not matched elsewhere."""
     port: int | None = None
     """The service port; None answers on any port."""
-    routes: list[Route] = Field(min_length=1)
+    routes: Annotated[list[Route], Meta(min_length=1)]
 
 
-class RouteConfig(Model):
-    name: str = Field(min_length=1)
+class RouteConfig(Model, kw_only=True):
+    name: NonEmptyStr
     virtual_hosts: list[VirtualHost]
 
 
@@ -302,65 +325,63 @@ class LbPolicy(StrEnum):
     CONSISTENT_HASH = "CONSISTENT_HASH"
 
 
-class HashCookie(Model):
+class HashCookie(Model, kw_only=True):
     name: str
     path: str = "/"
     ttl: Duration | None = None
 
 
-class ConsistentHash(Model):
+class ConsistentHash(Model, kw_only=True):
     header: str | None = None
     cookie: HashCookie | None = None
     source_ip: bool = False
     query_param: str | None = None
-    ring_size: int = Field(default=1024, ge=16, le=1 << 20)
+    ring_size: Annotated[int, Meta(ge=16, le=1 << 20)] = 1024
 
-    @model_validator(mode="after")
-    def _one_key(self) -> ConsistentHash:
+    def __post_init__(self) -> None:
         keys = (self.header, self.cookie, self.query_param, self.source_ip or None)
         if sum(k is not None for k in keys) != 1:
             raise ValueError("set exactly one hash key: header, cookie, source_ip or query_param")
-        return self
 
 
-class ClusterLimits(Model):
-    max_connections: int = Field(default=1 << 32, ge=1)
-    max_pending_requests: int = Field(default=1 << 32, ge=1)
-    max_requests: int = Field(default=1 << 32, ge=1)
-    max_requests_per_connection: int = Field(default=0, ge=0)
+class ClusterLimits(Model, kw_only=True):
+    max_connections: Annotated[int, Meta(ge=1)] = 1 << 32
+    max_pending_requests: Annotated[int, Meta(ge=1)] = 1 << 32
+    max_requests: Annotated[int, Meta(ge=1)] = 1 << 32
+    max_requests_per_connection: Annotated[int, Meta(ge=0)] = 0
     """0: unlimited."""
-    connect_timeout: Duration = 10.0
-    idle_timeout: Duration = 3600.0
+    connect_timeout: Duration = Duration(10.0)
+    idle_timeout: Duration = Duration(3600.0)
 
 
-class OutlierDetection(Model):
-    consecutive_5xx: int | None = Field(default=5, ge=0)
-    consecutive_gateway_errors: int | None = Field(default=None, ge=0)
-    interval: Duration = 10.0
-    base_ejection_time: Duration = 30.0
-    max_ejection_percent: int = Field(default=10, ge=0, le=100)
+class OutlierDetection(Model, kw_only=True):
+    consecutive_5xx: Annotated[int, Meta(ge=0)] | None = 5
+    consecutive_gateway_errors: Annotated[int, Meta(ge=0)] | None = None
+    interval: Duration = Duration(10.0)
+    base_ejection_time: Duration = Duration(30.0)
+    max_ejection_percent: Annotated[int, Meta(ge=0, le=100)] = 10
 
 
-class RetryBudget(Model):
+class RetryBudget(Model, kw_only=True):
     """Retries may add at most ``percent`` to the request rate, plus ``min_retries_per_second``."""
 
-    percent: float = Field(default=20.0, ge=0)
-    min_retries_per_second: float = Field(default=10.0, ge=0)
-    window: Duration = 10.0
+    percent: Annotated[float, Meta(ge=0)] = 20.0
+    min_retries_per_second: Annotated[float, Meta(ge=0)] = 10.0
+    window: Duration = Duration(10.0)
 
 
-class Endpoint(Model):
+class Endpoint(Model, kw_only=True):
     address: str
-    port: int = Field(ge=1, le=65535)
-    weight: int = Field(default=1, ge=1)
+    port: Annotated[int, Meta(ge=1, le=65535)]
+    weight: Annotated[int, Meta(ge=1)] = 1
     labels: dict[str, str] = {}
     workload: str = "unknown"
     namespace: str = "unknown"
     service_account: str = "unknown"
 
 
-class Cluster(Model):
-    name: str = Field(min_length=1)
+class Cluster(Model, kw_only=True):
+    name: NonEmptyStr
     service: str = "unknown"
     """The destination service's FQDN, for telemetry."""
     protocol: Protocol = Protocol.HTTP
@@ -373,34 +394,27 @@ class Cluster(Model):
     """Retries for routes that set none (the destination's own default)."""
     endpoints: list[Endpoint] = []
 
-    @field_validator("endpoints")
-    @classmethod
-    def _unique_endpoints(cls, value: list[Endpoint]) -> list[Endpoint]:
+    def __post_init__(self) -> None:
         seen: set[tuple[str, int]] = set()
-        for endpoint in value:
+        for endpoint in self.endpoints:
             key = (endpoint.address, endpoint.port)
             if key in seen:
-                raise ValueError(f"endpoint {endpoint.address}:{endpoint.port} is listed twice")
+                raise FieldError("endpoints", f"endpoint {endpoint.address}:{endpoint.port} is listed twice")
             seen.add(key)
-        return value
-
-    @model_validator(mode="after")
-    def _hash_needs_key(self) -> Cluster:
         if self.lb_policy is LbPolicy.CONSISTENT_HASH and self.consistent_hash is None:
             raise ValueError("lb_policy CONSISTENT_HASH needs consistent_hash")
-        return self
 
 
 # --- telemetry ------------------------------------------------------------------------------
 
 
-class AccessLog(Model):
+class AccessLog(Model, kw_only=True):
     path: str
     """A file path, or /dev/stdout."""
     encoding: Literal["JSON", "TEXT"] = "JSON"
 
 
-class Telemetry(Model):
+class Telemetry(Model, kw_only=True):
     metrics: bool = True
     access_log: AccessLog | None = None
 
@@ -408,7 +422,7 @@ class Telemetry(Model):
 # --- the snapshot ---------------------------------------------------------------------------
 
 
-class Snapshot(Model):
+class Snapshot(Model, kw_only=True):
     schema_version: Literal[1] = SCHEMA_VERSION
     version: str = "0"
     node: Node

@@ -9,6 +9,7 @@ import pytest
 
 from loom.proxy.codec.head import RequestHead
 from loom.proxy.router import RouteTable, compile_route_config
+from loom.snapshot import from_builtins
 from loom.snapshot.model import Node, RouteConfig
 
 
@@ -57,7 +58,7 @@ def compile_config(node: Node) -> Callable[..., RouteTable]:
     """``compile_config(route_config_dict, node=..., rng=...)``."""
 
     def compile_(config: dict[str, Any], *, node: Node = node, **kwargs: Any) -> RouteTable:
-        return compile_route_config(RouteConfig.model_validate(config), node, **kwargs)
+        return compile_route_config(from_builtins(config, RouteConfig), node, **kwargs)
 
     return compile_
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from loom.proxy.router import RouteCompileError
@@ -101,13 +102,13 @@ def test_catch_all_with_port(compile_config) -> None:
 def test_short_names_follow_node_namespace(compile_config, node) -> None:
     config = {"name": "rc", "virtual_hosts": [vhost("r", ["reviews.bookinfo.svc.cluster.local"])]}
     assert compile_config(config).find(b"reviews", None) is None
-    other = node.model_copy(update={"namespace": "bookinfo"})
+    other = msgspec.structs.replace(node, namespace="bookinfo")
     assert compile_config(config, node=other).find(b"reviews", None).name == "r"
 
 
 def test_custom_cluster_domain(compile_config, node) -> None:
     config = {"name": "rc", "virtual_hosts": [vhost("r", ["reviews.default.svc.corp.example"])]}
-    corp = node.model_copy(update={"cluster_domain": "corp.example"})
+    corp = msgspec.structs.replace(node, cluster_domain="corp.example")
     assert compile_config(config, node=corp).find(b"reviews", None).name == "r"
     assert compile_config(config).find(b"reviews", None) is None
 

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from loom.proxy.router import CompiledRetryPolicy
+from loom.snapshot import from_builtins
 from loom.snapshot.model import RetryPolicy
 
 STATUS_CASES = [
@@ -61,7 +62,7 @@ def test_retry_on_failures(retry_on, reset, connect_failure, refused_stream) -> 
 
 
 def test_attempts_and_timeouts() -> None:
-    policy = CompiledRetryPolicy(RetryPolicy(attempts=3, per_try_timeout="2s"))
+    policy = CompiledRetryPolicy(from_builtins({"attempts": 3, "per_try_timeout": "2s"}, RetryPolicy))
     assert policy.attempts == 3
     assert policy.per_try_timeout == 2.0
     assert CompiledRetryPolicy(RetryPolicy(per_try_timeout=0)).per_try_timeout is None
@@ -71,7 +72,7 @@ def test_attempts_and_timeouts() -> None:
 
 def test_backoff_is_full_jitter_capped() -> None:
     policy = CompiledRetryPolicy(
-        RetryPolicy(backoff_base="25ms", backoff_max="250ms"), random.Random(5).random
+        from_builtins({"backoff_base": "25ms", "backoff_max": "250ms"}, RetryPolicy), random.Random(5).random
     )
     for n, ceiling in [(1, 0.025), (2, 0.05), (3, 0.1), (4, 0.2), (5, 0.25), (9, 0.25), (10_000, 0.25)]:
         samples = [policy.backoff(n) for _ in range(2_000)]
@@ -81,7 +82,9 @@ def test_backoff_is_full_jitter_capped() -> None:
 
 
 def test_backoff_extremes() -> None:
-    policy = CompiledRetryPolicy(RetryPolicy(backoff_base="10ms", backoff_max="1s"), lambda: 0.999999)
+    policy = CompiledRetryPolicy(
+        from_builtins({"backoff_base": "10ms", "backoff_max": "1s"}, RetryPolicy), lambda: 0.999999
+    )
     assert policy.backoff(0) == pytest.approx(0.01, rel=1e-3)  # treated as the first retry
     assert policy.backoff(8) == pytest.approx(1.0, rel=1e-3)
 

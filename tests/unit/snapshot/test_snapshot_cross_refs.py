@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loom.snapshot import SnapshotError, parse_snapshot
+from loom.snapshot import SnapshotError, from_builtins, parse_snapshot
 from loom.snapshot.load import cross_reference_problems
 from tests.unit.snapshot.builders import ROUTE, Doc, http_sidecar, with_route
 
@@ -150,4 +150,4 @@ def test_cross_references_are_checked_only_once_the_schema_holds() -> None:
 def test_cross_reference_problems_of_a_valid_snapshot_are_none() -> None:
     from loom.snapshot.model import Snapshot
 
-    assert cross_reference_problems(Snapshot.model_validate(http_sidecar())) == []
+    assert cross_reference_problems(from_builtins(http_sidecar(), Snapshot)) == []

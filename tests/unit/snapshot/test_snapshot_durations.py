@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loom.snapshot import SnapshotError, parse_snapshot
-from loom.snapshot.durations import format_duration, parse_duration
-from loom.snapshot.model import RouteAction
+from loom.snapshot import SnapshotError, from_builtins, parse_snapshot, snapshot_to_builtins
+from loom.snapshot.durations import Duration, format_duration, parse_duration
+from loom.snapshot.model import ClusterLimits, RouteAction
 from tests.unit.snapshot.builders import ROUTE, with_route
 
 GOOD = [
@@ -111,9 +111,29 @@ def test_milliseconds_parse_to_the_nearest_float(ms: int) -> None:
 
 
 def test_a_duration_field_reads_strings_and_writes_them_back() -> None:
-    action = RouteAction.model_validate({"destinations": [{"cluster": "c"}], "timeout": "1m30s"})
+    action = from_builtins({"destinations": [{"cluster": "c"}], "timeout": "1m30s"}, RouteAction)
     assert action.timeout == 90.0
-    assert action.model_dump(mode="json", exclude_defaults=True)["timeout"] == "90s"
+    assert snapshot_to_builtins(action)["timeout"] == "90s"
+
+
+@pytest.mark.parametrize("value", ["250ms", 0.25])
+def test_a_duration_field_holds_seconds_as_a_float(value: object) -> None:
+    action = from_builtins({"destinations": [{"cluster": "c"}], "timeout": value}, RouteAction)
+    timeout = action.timeout
+    assert isinstance(timeout, float) and isinstance(timeout, Duration)
+    assert timeout == 0.25 and timeout * 4 == 1.0 and type(timeout * 4) is float
+    assert snapshot_to_builtins(action)["timeout"] == "250ms"  # a number read is written as a string
+
+
+def test_default_durations_are_written_as_strings_too() -> None:
+    assert snapshot_to_builtins(ClusterLimits()) == {
+        "max_connections": 1 << 32,
+        "max_pending_requests": 1 << 32,
+        "max_requests": 1 << 32,
+        "max_requests_per_connection": 0,
+        "connect_timeout": "10s",
+        "idle_timeout": "3600s",
+    }
 
 
 def test_a_bad_duration_in_a_snapshot_names_its_field() -> None:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from loom.cli.main import app
 from loom.proxy.router import compile_route_config
-from loom.snapshot import SnapshotError, dump_snapshot, load_snapshot, parse_snapshot
+from loom.snapshot import SnapshotError, dump_snapshot, load_snapshot, parse_snapshot, snapshot_to_builtins
 from tests.unit.snapshot.builders import http_sidecar, minimal
 
 EXAMPLES = sorted((Path(__file__).parents[3] / "examples" / "snapshots").glob("*.yaml"))
@@ -133,7 +133,29 @@ def test_dump_then_parse_gives_an_equal_snapshot(doc: dict[str, object]) -> None
     text = dump_snapshot(snapshot)
     assert parse_snapshot(yaml.safe_load(text)) == snapshot
     # The admin endpoint's /config_dump writes the same model as JSON; it loads back too.
-    assert parse_snapshot(json.loads(json.dumps(snapshot.model_dump(mode="json")))) == snapshot
+    assert parse_snapshot(json.loads(json.dumps(snapshot_to_builtins(snapshot)))) == snapshot
+
+
+def test_the_builtins_form_is_complete_with_durations_as_strings() -> None:
+    # What /config_dump shows: every field, defaults included, ready for json.dumps.
+    data = snapshot_to_builtins(parse_snapshot(minimal()))
+    assert data["schema_version"] == 1 and data["version"] == "0"
+    assert data["node"] == {
+        "workload": "web",
+        "namespace": "default",
+        "service_account": "default",
+        "labels": {},
+        "trust_domain": "cluster.local",
+        "cluster_domain": "cluster.local",
+    }
+    assert data["admin"] == {"address": "127.0.0.1", "port": 15000}
+    assert data["listeners"] == data["route_configs"] == data["clusters"] == []
+    assert data["telemetry"] == {"metrics": True, "access_log": None}
+    cluster = snapshot_to_builtins(parse_snapshot(http_sidecar()))["clusters"][0]
+    assert cluster["lb_policy"] == "PEAK_EWMA" and cluster["protocol"] == "http"
+    assert (cluster["limits"]["connect_timeout"], cluster["limits"]["idle_timeout"]) == ("10s", "3600s")
+    assert cluster["retry_budget"]["window"] == "10s"
+    assert json.loads(json.dumps(data)) == data
 
 
 def test_dump_leaves_out_defaults_and_writes_durations_as_strings() -> None:

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from loom.snapshot import SnapshotError, parse_snapshot
 from loom.snapshot.load import Problem, field_path
@@ -53,32 +52,42 @@ def _cluster(**fields: Any) -> Callable[[], Doc]:
 
 # (id, document, the field path reported, words the message contains)
 CASES: list[tuple[str, Callable[[], Doc], str, str]] = [
-    ("port-too-big", _set("listeners.0.port", 70000), "listeners[0].port", "less than or equal to 65535"),
-    ("port-negative", _set("listeners.0.port", -1), "listeners[0].port", "greater than or equal to 0"),
-    ("port-not-a-number", _set("listeners.0.port", "http"), "listeners[0].port", "integer"),
+    ("port-too-big", _set("listeners.0.port", 70000), "listeners[0].port", "Expected `int` <= 65535"),
+    ("port-negative", _set("listeners.0.port", -1), "listeners[0].port", "Expected `int` >= 0"),
+    ("port-not-a-number", _set("listeners.0.port", "http"), "listeners[0].port", "Expected `int`, got `str`"),
+    # Types are strict: no numeric strings, integral floats or booleans where an int belongs.
+    ("port-numeric-string", _set("listeners.0.port", "15001"), "listeners[0].port",
+     "Expected `int`, got `str`"),
+    ("port-float", _set("listeners.0.port", 15001.0), "listeners[0].port", "Expected `int`, got `float`"),
+    ("port-bool", _set("listeners.0.port", True), "listeners[0].port", "Expected `int`, got `bool`"),
+    ("label-value", _set("node.labels", {"app": "web", "version": 2}), "node.labels.version",
+     "Expected `str`, got `int`"),
+    ("label-key", _set("node.labels", {"app": "web", 1: "x"}), "node.labels",
+     "the key 1: Expected `str`, got `int`"),
     ("direction", _set("listeners.0.direction", "sideways"), "listeners[0].direction",
      "'outbound' or 'inbound'"),
     ("protocol", _set("listeners.0.protocol", "udp"), "listeners[0].protocol", "'http' or 'tcp'"),
     ("http-without-routes", _drop("listeners.0.route_config"), "listeners[0]", "needs route_config"),
     ("tcp-without-destinations", _drop("listeners.1.tcp"), "listeners[1]", "needs tcp.destinations"),
     ("tcp-empty-destinations", _set("listeners.1.tcp", {"destinations": []}), "listeners[1].tcp.destinations",
-     "at least 1"),
+     "Expected `array` of length >= 1"),
     ("tcp-zero-weights", _set("listeners.1.tcp", {"destinations": [{"cluster": "db", "weight": 0}]}),
      "listeners[1].tcp.destinations", "all zero"),
-    ("listener-name-empty", _set("listeners.0.name", ""), "listeners[0].name", "at least 1 character"),
+    ("listener-name-empty", _set("listeners.0.name", ""), "listeners[0].name",
+     "Expected `str` of length >= 1"),
     ("header-limit-too-small", _set("listeners.0.limits", {"max_request_header_bytes": 100}),
-     "listeners[0].limits.max_request_header_bytes", "greater than or equal to 1024"),
+     "listeners[0].limits.max_request_header_bytes", "Expected `int` >= 1024"),
     ("url-limit-too-small", _set("listeners.0.limits", {"max_url_bytes": 10}),
-     "listeners[0].limits.max_url_bytes", "greater than or equal to 64"),
+     "listeners[0].limits.max_url_bytes", "Expected `int` >= 64"),
     ("max-connections-zero", _set("listeners.0.limits", {"max_connections": 0}),
-     "listeners[0].limits.max_connections", "greater than or equal to 1"),
+     "listeners[0].limits.max_connections", "Expected `int` >= 1"),
     ("typo-is-an-error", _set("listeners.0.rout_config", "outbound"), "listeners[0].rout_config",
-     "Extra inputs are not permitted"),
-    ("unknown-top-level", _set("listener", []), "listener", "Extra inputs are not permitted"),
-    ("workload-missing", _drop("node.workload"), "node.workload", "Field required"),
-    ("workload-empty", _set("node.workload", ""), "node.workload", "at least 1 character"),
-    ("schema-version", _set("schema_version", 2), "schema_version", "Input should be 1"),
-    ("admin-port", _set("admin", {"port": 65536}), "admin.port", "less than or equal to 65535"),
+     "unknown field"),
+    ("unknown-top-level", _set("listener", []), "listener", "unknown field"),
+    ("workload-missing", _drop("node.workload"), "node.workload", "required field missing"),
+    ("workload-empty", _set("node.workload", ""), "node.workload", "Expected `str` of length >= 1"),
+    ("schema-version", _set("schema_version", 2), "schema_version", "Invalid enum value 2; expected 1"),
+    ("admin-port", _set("admin", {"port": 65536}), "admin.port", "Expected `int` <= 65535"),
     ("no-action", _route(name="r"), ROUTE, "exactly one of route, redirect, direct_response"),
     ("two-actions", _route(route=DEST, direct_response={"status": 200}), ROUTE, "exactly one of route"),
     ("path-match-empty", _route(matches=[{"path": {}}], route=DEST), f"{ROUTE}.matches[0].path",
@@ -91,11 +100,12 @@ CASES: list[tuple[str, Callable[[], Doc], str, str]] = [
      f"{ROUTE}.matches[0].query_params.v", "exactly one"),
     ("header-match-two", _route(matches=[{"headers": {"x-a": {"exact": "a", "prefix": "b"}}}], route=DEST),
      f"{ROUTE}.matches[0].headers.x-a", "at most one of exact, prefix, regex"),
-    ("no-destinations", _route(route={"destinations": []}), f"{ROUTE}.route.destinations", "at least 1"),
+    ("no-destinations", _route(route={"destinations": []}), f"{ROUTE}.route.destinations",
+     "Expected `array` of length >= 1"),
     ("zero-weights", _route(route={"destinations": [{"cluster": "catalog-v1", "weight": 0}]}),
      f"{ROUTE}.route.destinations", "all zero"),
     ("negative-weight", _route(route={"destinations": [{"cluster": "catalog-v1", "weight": -1}]}),
-     f"{ROUTE}.route.destinations[0].weight", "greater than or equal to 0"),
+     f"{ROUTE}.route.destinations[0].weight", "Expected `int` >= 0"),
     ("bad-timeout", _route(route={**DEST, "timeout": "5 seconds"}), f"{ROUTE}.route.timeout",
      "invalid duration"),
     ("retry-on-unknown", _route(route={**DEST, "retry": {"retry_on": ["5xx", "sometimes"]}}),
@@ -103,21 +113,21 @@ CASES: list[tuple[str, Callable[[], Doc], str, str]] = [
     ("retry-on-status-out-of-range", _route(route={**DEST, "retry": {"retry_on": ["600"]}}),
      f"{ROUTE}.route.retry.retry_on", "unknown retry_on condition '600'"),
     ("retry-attempts-negative", _route(route={**DEST, "retry": {"attempts": -1}}),
-     f"{ROUTE}.route.retry.attempts", "greater than or equal to 0"),
+     f"{ROUTE}.route.retry.attempts", "Expected `int` >= 0"),
     ("mirror-percentage", _route(route={**DEST, "mirror": {"cluster": "catalog-v2", "percentage": 101}}),
-     f"{ROUTE}.route.mirror.percentage", "less than or equal to 100"),
+     f"{ROUTE}.route.mirror.percentage", "Expected `float` <= 100.0"),
     ("redirect-code", _route(redirect={"code": 200}), f"{ROUTE}.redirect.code",
-     "greater than or equal to 300"),
+     "Expected `int` >= 300"),
     ("direct-status", _route(direct_response={"status": 600}), f"{ROUTE}.direct_response.status",
-     "less than or equal to 599"),
+     "Expected `int` <= 599"),
     ("abort-status", _route(route=DEST, fault={"abort": {"http_status": 100}}),
-     f"{ROUTE}.fault.abort.http_status", "greater than or equal to 200"),
+     f"{ROUTE}.fault.abort.http_status", "Expected `int` >= 200"),
     ("delay-without-fixed", _route(route=DEST, fault={"delay": {"percentage": 5}}),
-     f"{ROUTE}.fault.delay.fixed", "Field required"),
+     f"{ROUTE}.fault.delay.fixed", "required field missing"),
     ("domains-empty", _set("route_configs.0.virtual_hosts.0.domains", []),
-     "route_configs[0].virtual_hosts[0].domains", "at least 1"),
+     "route_configs[0].virtual_hosts[0].domains", "Expected `array` of length >= 1"),
     ("routes-empty", _set("route_configs.0.virtual_hosts.0.routes", []),
-     "route_configs[0].virtual_hosts[0].routes", "at least 1"),
+     "route_configs[0].virtual_hosts[0].routes", "Expected `array` of length >= 1"),
     ("hash-without-key", _cluster(lb_policy="CONSISTENT_HASH"), "clusters[0]",
      "lb_policy CONSISTENT_HASH needs consistent_hash"),
     ("hash-no-key", _cluster(lb_policy="CONSISTENT_HASH", consistent_hash={}), "clusters[0].consistent_hash",
@@ -127,24 +137,26 @@ CASES: list[tuple[str, Callable[[], Doc], str, str]] = [
     ("hash-source-ip-false", _cluster(consistent_hash={"source_ip": False}), "clusters[0].consistent_hash",
      "exactly one hash key"),
     ("ring-size", _cluster(consistent_hash={"header": "x", "ring_size": 8}),
-     "clusters[0].consistent_hash.ring_size", "greater than or equal to 16"),
+     "clusters[0].consistent_hash.ring_size", "Expected `int` >= 16"),
     ("lb-policy", _cluster(lb_policy="FASTEST"), "clusters[0].lb_policy", "PEAK_EWMA"),
     ("endpoint-port", _set("clusters.0.endpoints.0.port", 0), "clusters[0].endpoints[0].port",
-     "greater than or equal to 1"),
+     "Expected `int` >= 1"),
     ("endpoint-weight", _set("clusters.0.endpoints.0.weight", 0), "clusters[0].endpoints[0].weight",
-     "greater than or equal to 1"),
+     "Expected `int` >= 1"),
+    ("endpoint-twice", _set("clusters.0.endpoints", [{"address": "127.0.0.1", "port": 9081}] * 2),
+     "clusters[0].endpoints", "endpoint 127.0.0.1:9081 is listed twice"),
     ("endpoint-address-missing", _drop("clusters.0.endpoints.0.address"), "clusters[0].endpoints[0].address",
-     "Field required"),
+     "required field missing"),
     ("ejection-percent", _cluster(outlier_detection={"max_ejection_percent": 101}),
-     "clusters[0].outlier_detection.max_ejection_percent", "less than or equal to 100"),
+     "clusters[0].outlier_detection.max_ejection_percent", "Expected `int` <= 100"),
     ("consecutive-5xx", _cluster(outlier_detection={"consecutive_5xx": -1}),
-     "clusters[0].outlier_detection.consecutive_5xx", "greater than or equal to 0"),
+     "clusters[0].outlier_detection.consecutive_5xx", "Expected `int` >= 0"),
     ("connect-timeout", _cluster(limits={"connect_timeout": "soon"}), "clusters[0].limits.connect_timeout",
      "invalid duration"),
     ("connect-timeout-bool", _cluster(limits={"connect_timeout": True}), "clusters[0].limits.connect_timeout",
      "not a boolean"),
     ("budget-negative", _cluster(retry_budget={"percent": -5}), "clusters[0].retry_budget.percent",
-     "greater than or equal to 0"),
+     "Expected `float` >= 0.0"),
     ("access-log-encoding", _set("telemetry", {"access_log": {"path": "/dev/stdout", "encoding": "XML"}}),
      "telemetry.access_log.encoding", "'JSON' or 'TEXT'"),
 ]  # fmt: skip
@@ -166,18 +178,24 @@ def test_the_baseline_document_is_valid() -> None:
     assert [item.name for item in snapshot.listeners] == ["outbound", "db"]
 
 
-def test_every_problem_is_reported_not_only_the_first() -> None:
+def test_schema_problems_are_reported_one_at_a_time_in_document_order() -> None:
+    # msgspec stops at the first schema problem; fixing it shows the next one.
     doc = http_sidecar()
     doc["listeners"][0]["port"] = 70000
     doc["clusters"][1]["endpoints"][0]["port"] = 0
-    doc["admin"] = {"address": "0.0.0.0"}
-    with pytest.raises(SnapshotError) as caught:
-        parse_snapshot(doc)
-    assert {p.field for p in caught.value.problems} == {
-        "admin.address",
-        "listeners[0].port",
-        "clusters[1].endpoints[0].port",
-    }
+    doc["admin"] = {"address": "0.0.0.0"}  # written last
+    reported = []
+    for fix in (
+        lambda: doc["listeners"][0].update(port=15001),
+        lambda: doc["clusters"][1]["endpoints"][0].update(port=9082),
+        lambda: doc.update(admin={"address": "127.0.0.1"}),
+    ):
+        with pytest.raises(SnapshotError) as caught:
+            parse_snapshot(doc)
+        reported += [p.field for p in caught.value.problems]
+        fix()
+    parse_snapshot(doc)
+    assert reported == ["listeners[0].port", "clusters[1].endpoints[0].port", "admin.address"]
 
 
 def test_the_error_message_lists_each_problem_on_its_own_line() -> None:
@@ -360,7 +378,7 @@ def test_outlier_detection_and_hash_defaults() -> None:
 
 def test_a_snapshot_is_immutable() -> None:
     snapshot = parse_snapshot(http_sidecar())
-    with pytest.raises(ValidationError):
+    with pytest.raises(AttributeError):
         snapshot.version = "8"  # type: ignore[misc]
-    with pytest.raises(ValidationError):
+    with pytest.raises(AttributeError):
         snapshot.listeners[0].port = 1  # type: ignore[misc]

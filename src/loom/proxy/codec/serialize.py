@@ -31,8 +31,16 @@ def _reason(status: int) -> bytes:
 _REASONS = {code.value: code.phrase.encode() for code in HTTPStatus}
 
 
-def end_to_end(headers: list[tuple[bytes, bytes]], connection: bytes | None) -> list[tuple[bytes, bytes]]:
-    """Headers without the hop-by-hop ones (and those the Connection header names)."""
+def end_to_end(
+    headers: list[tuple[bytes, bytes]], connection: bytes | None, present: dict[bytes, bytes] | None = None
+) -> list[tuple[bytes, bytes]]:
+    """Headers without the hop-by-hop ones (and those the Connection header names), as a new list.
+
+    ``present``, the message's lower-cased header index, lets the common case (no hop-by-hop
+    header at all) skip the filtering.
+    """
+    if present is not None and HOP_BY_HOP.isdisjoint(present):
+        return headers.copy()
     drop: frozenset[bytes] | set[bytes] = HOP_BY_HOP
     if connection is not None and connection.lower() not in (b"keep-alive", b"close"):
         drop = HOP_BY_HOP | {t.strip().lower() for t in connection.split(b",")}

@@ -75,20 +75,21 @@ class RequestBody:
         if on_done is not None:
             on_done()
 
-    def attach(self, sink: UpstreamConnection, retry: bool) -> None:
-        """Send what has arrived so far to ``sink`` and stream the rest to it as it comes."""
+    def attach(self, sink: UpstreamConnection, head: bytes, retry: bool) -> None:
+        """Send ``head`` and the body so far to ``sink`` (one write), then stream the rest."""
         self.sink = sink
         parts = (self.replay or []) if retry else self.pending
-        if parts:
-            if self.chunked:
-                sink.transport.writelines([chunk(p) for p in parts])
-            else:
-                sink.transport.writelines(parts)
-        self.pending = []
-        self.pending_bytes = 0
-        if self.done and self.chunked:
-            sink.transport.write(LAST_CHUNK)
-        self.downstream.resume(self.downstream.PAUSE_BODY)
+        if self.chunked:
+            out = [head, *(chunk(p) for p in parts)]
+            if self.done:
+                out.append(LAST_CHUNK)
+        else:
+            out = [head, *parts]
+        sink.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.pending:
+            self.pending = []
+            self.pending_bytes = 0
+            self.downstream.resume(self.downstream.PAUSE_BODY)
 
     def detach(self) -> None:
         self.sink = None

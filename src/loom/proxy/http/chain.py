@@ -6,16 +6,15 @@ recorded when the exchange completes (see Exchange.complete → ProxyConfig.reco
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from loom.proxy.http import stages
 from loom.proxy.http.exchange import Exchange
 from loom.proxy.http.forward import forward
 
 Stage = Callable[[Exchange], bool]
-Handler = Callable[[Exchange], Awaitable[None]]
+Handler = Callable[[Exchange], None]
 
 log = logging.getLogger("loom.proxy")
 
@@ -40,23 +39,38 @@ INBOUND: tuple[Stage, ...] = (
 
 
 def build_handler(chain: tuple[Stage, ...]) -> Handler:
-    async def handle(ex: Exchange) -> None:
+    def handle(ex: Exchange) -> None:
         try:
             for stage in chain:
                 if stage(ex):
                     return
-            if ex.delay and await stages.delay(ex):
+            if ex.delay:
+                ex.timers.append(ex.conn.loop.call_later(abs(ex.delay), _after_delay, ex))
                 return
-            await forward(ex)
-        except asyncio.CancelledError:
-            if not ex.completed:  # the client went away (DC) before the router stage
-                ex.abort("")
+            forward(ex)
         except Exception:
-            log.exception("request failed inside the proxy")
-            if not ex.completed:
-                ex.reply(500, b"internal proxy error\n", "")
+            _internal_error(ex)
 
     return handle
+
+
+def _after_delay(ex: Exchange) -> None:
+    """The fault stage's delay is over: abort now if it also asked for that, else go on."""
+    if ex.completed:
+        return
+    try:
+        if ex.delay < 0:
+            ex.reply(ex.status, b"fault filter abort\n", "FI")
+        else:
+            forward(ex)
+    except Exception:
+        _internal_error(ex)
+
+
+def _internal_error(ex: Exchange) -> None:
+    log.exception("request failed inside the proxy")
+    if not ex.completed:
+        ex.reply(500, b"internal proxy error\n", "")
 
 
 handle_outbound = build_handler(OUTBOUND)

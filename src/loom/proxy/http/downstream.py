@@ -35,6 +35,7 @@ class DownstreamConnection(asyncio.Protocol):
         "head_started",
         "last_activity",
         "listener",
+        "loop",
         "original_dst",
         "parser",
         "parsing",
@@ -42,6 +43,7 @@ class DownstreamConnection(asyncio.Protocol):
         "peer_ip",
         "peer_port",
         "queue",
+        "starting",
         "transport",
         "tunnel",
         "upgrade_rest",
@@ -49,7 +51,10 @@ class DownstreamConnection(asyncio.Protocol):
 
     def __init__(self, listener: HttpListener) -> None:
         self.listener = listener
+        self.loop = listener.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.starting: Exchange | None = None
+        """A request whose head completed during this read: it starts once the read is parsed."""
         self.parser = RequestParser(self, listener.parser_limits)
         self.current: Exchange | None = None
         self.parsing: Exchange | None = None
@@ -102,6 +107,11 @@ class DownstreamConnection(asyncio.Protocol):
         except UpgradeRequested as upgrade:
             self.upgrade_rest = upgrade.rest
             self.pause(self.PAUSE_UPGRADE)
+        starting = self.starting
+        if starting is not None:
+            # The read is parsed: the head and whatever body came with it go upstream together.
+            self.starting = None
+            self.run(starting)
 
     def eof_received(self) -> bool:
         tunnel = self.tunnel
@@ -121,11 +131,7 @@ class DownstreamConnection(asyncio.Protocol):
             tunnel.close()
         current = self.current
         if current is not None and not current.completed:
-            if current.task is not None and not current.committed:
-                current.add_flag("DC")
-                current.task.cancel()
-            else:
-                current.abort("DC")
+            current.abort("DC")
         self.queue.clear()
 
     def pause_writing(self) -> None:
@@ -145,7 +151,7 @@ class DownstreamConnection(asyncio.Protocol):
         exchange = Exchange(self, head, self.listener.server.config)
         self.parsing = exchange
         if self.current is None:
-            self.start(exchange)
+            self.current = self.starting = exchange
         else:
             self.queue.append(exchange)
             self.pause(self.PAUSE_PIPELINE)
@@ -162,9 +168,9 @@ class DownstreamConnection(asyncio.Protocol):
 
     # serving -------------------------------------------------------------------------------
 
-    def start(self, exchange: Exchange) -> None:
-        self.current = exchange
-        exchange.task = asyncio.get_running_loop().create_task(self.listener.handle(exchange))
+    def run(self, exchange: Exchange) -> None:
+        if exchange is self.current and not exchange.completed:
+            self.listener.handle(exchange)
 
     def exchange_finished(self, exchange: Exchange) -> None:
         if exchange is not self.current:
@@ -178,7 +184,9 @@ class DownstreamConnection(asyncio.Protocol):
             self.transport.close()
             return
         if self.queue:
-            self.start(self.queue.popleft())
+            # A pipelined request: start it from the loop, not from inside this one's ending.
+            self.current = following = self.queue.popleft()
+            self.loop.call_soon(self.run, following)
             if not self.queue:
                 self.resume(self.PAUSE_PIPELINE)
 
@@ -223,8 +231,8 @@ class DownstreamConnection(asyncio.Protocol):
             if current is not self.parsing:
                 self.listener.record_protocol_error(self, error)
             elif not current.committed:
-                if current.task is not None:
-                    current.task.cancel()
+                current.stop_connecting()
+                current.abandon_try()
                 current.add_flag("DPE")
                 current.reply(error.status, f"{error.reason}\n".encode())
             else:

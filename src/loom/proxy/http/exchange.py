@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from loom.proxy.cluster import EndpointState
     from loom.proxy.config import ProxyConfig
     from loom.proxy.http.downstream import DownstreamConnection
-    from loom.proxy.router import CompiledRoute
+    from loom.proxy.router import CompiledRetryPolicy, CompiledRoute
     from loom.proxy.upstream.cluster import ClusterRuntime
     from loom.proxy.upstream.connection import UpstreamConnection
 
@@ -31,40 +31,45 @@ if TYPE_CHECKING:
 RESPONSE = 1
 RESET = 2
 TRY_TIMEOUT = 3
+CONNECT_FAILED = 4
 
 
 class Exchange:
     __slots__ = (
         "admitted",
+        "awaiting",
         "body",
         "cluster",
         "committed",
         "completed",
         "config",
         "conn",
+        "connecting",
         "delay",
         "early",
         "endpoint",
         "flags",
+        "hash_key",
         "head",
+        "head_pending",
         "out_chunked",
+        "policy",
         "request_id",
+        "resent",
         "response_bytes",
         "response_head",
         "retries",
+        "reused",
         "route",
-        "route_timed_out",
         "start",
         "status",
         "switched_rest",
-        "task",
         "timers",
         "try_started",
         "try_timer",
         "upstream",
         "upstream_done",
         "upstream_head_bytes",
-        "waiter",
     )
 
     def __init__(self, conn: DownstreamConnection, head: RequestHead, config: ProxyConfig) -> None:
@@ -80,9 +85,10 @@ class Exchange:
         self.upstream_head_bytes = b""
         self.response_head: ResponseHead | None = None
         self.early: list[bytes] = []
-        self.waiter: asyncio.Future[int] | None = None
         self.timers: list[asyncio.TimerHandle] = []
-        self.task: asyncio.Task[None] | None = None
+        self.connecting: asyncio.Task[None] | None = None
+        self.policy: CompiledRetryPolicy | None = None
+        self.hash_key: bytes | None = None
         self.status = 0
         self.flags = ""
         self.request_id = b""
@@ -97,7 +103,12 @@ class Exchange:
         self.upstream_done = False
         self.out_chunked = False
         self.admitted = False
-        self.route_timed_out = False
+        self.awaiting = False
+        """A try is in flight and has no answer yet."""
+        self.head_pending = False
+        """A response head arrived during the current upstream read; judged when the read ends."""
+        self.reused = False
+        self.resent = False
 
     def add_flag(self, flag: str) -> None:
         self.flags = join_flags((*split_flags(self.flags), flag)) if self.flags else flag
@@ -137,7 +148,7 @@ class Exchange:
         assert head is not None
         self.committed = True
         self.status = head.status
-        headers = end_to_end(head.headers, head.hmap.get(b"connection"))
+        headers = end_to_end(head.headers, head.hmap.get(b"connection"), head.hmap)
         route = self.route
         if route is not None and route.response_headers is not None:
             route.response_headers.apply(headers)
@@ -195,9 +206,8 @@ class Exchange:
         if head.status < 200 and head.status != 101:
             return  # informational (we answer 100-continue ourselves)
         self.response_head = head
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(RESPONSE)
+        if self.awaiting:
+            self.head_pending = True
 
     def on_upstream_body(self, data: bytes) -> None:
         if self.committed:
@@ -212,15 +222,21 @@ class Exchange:
         if self.committed and not self.completed:
             self.finish_response()
 
+    def on_upstream_read_done(self) -> None:
+        if self.head_pending:
+            self.head_pending = False
+            _forward.try_ended(self, RESPONSE)
+
     def on_upstream_lost(self, reason: str) -> None:
         self.upstream = None
+        if self.head_pending:
+            self.head_pending = False
+            _forward.try_ended(self, RESPONSE)
         if self.committed:
             if not self.completed:
                 self.abort("UC")
-            return
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(RESET)
+        elif self.awaiting:
+            _forward.try_ended(self, RESET)
 
     def on_upstream_switched(self, rest: bytes) -> None:
         self.switched_rest += rest
@@ -233,23 +249,6 @@ class Exchange:
         else:
             conn.resume(conn.PAUSE_UPSTREAM)
 
-    # timers ------------------------------------------------------------------------------
-
-    def on_try_timeout(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(TRY_TIMEOUT)
-        elif self.committed and not self.completed:
-            self.abort("UT")
-
-    def on_route_timeout(self) -> None:
-        self.route_timed_out = True
-        if not self.committed:
-            if self.task is not None:
-                self.task.cancel()
-        elif not self.completed:
-            self.abort("UT")
-
     # ending ------------------------------------------------------------------------------
 
     def abandon_try(self) -> None:
@@ -257,6 +256,12 @@ class Exchange:
         if self.try_timer is not None:
             self.try_timer.cancel()
             self.try_timer = None
+        if self.awaiting:
+            self.awaiting = False
+            if self.endpoint is not None:
+                now = time.monotonic()
+                self.endpoint.finish_request(now - self.try_started, now)
+        self.head_pending = False
         conn = self.upstream
         self.upstream = None
         self.body.detach()
@@ -280,10 +285,16 @@ class Exchange:
         else:
             conn.close()
 
+    def stop_connecting(self) -> None:
+        task, self.connecting = self.connecting, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
     def abort(self, flag: str) -> None:
         """The response cannot be finished: reset both sides."""
         if flag:
             self.add_flag(flag)
+        self.stop_connecting()
         conn = self.upstream
         self.upstream = None
         if conn is not None:
@@ -300,9 +311,16 @@ class Exchange:
             timer.cancel()
         if self.try_timer is not None:
             self.try_timer.cancel()
-        if self.upstream is not None:
+        if self.connecting is not None:
+            self.stop_connecting()
+        if self.upstream is not None or self.awaiting:
             self.abandon_try()
         if self.admitted and self.cluster is not None:
             self.cluster.request_done()
         self.config.record(self)
         self.conn.exchange_finished(self)
+
+
+# The forwarding stage drives this class and this class reports back to it; imported last so
+# that either module may be imported first.
+from loom.proxy.http import forward as _forward  # noqa: E402

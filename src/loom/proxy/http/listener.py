@@ -30,6 +30,7 @@ class HttpListener:
         ).labels(config.name)
         self.stats_protocol_errors = 0
         self.asyncio_server: asyncio.Server | None = None
+        self.loop = asyncio.get_running_loop()
         self.update(config)
 
     def update(self, config: Listener) -> None:

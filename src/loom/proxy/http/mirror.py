@@ -119,3 +119,6 @@ class _MirrorSink:
 
     def on_upstream_write_paused(self, paused: bool) -> None:
         pass
+
+    def on_upstream_read_done(self) -> None:
+        pass

@@ -6,7 +6,6 @@ chain stops there), False to let the request go on.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 
@@ -34,8 +33,8 @@ def select_route(ex: Exchange) -> bool:
 
 def new_request_id(getrandbits: Callable[[int], int] = random.getrandbits) -> bytes:
     """A random (version 4) UUID, as Envoy generates for x-request-id: unique, not secret."""
-    h = b"%032x" % ((getrandbits(128) & ~(0xF000 << 64) & ~(0xC << 60)) | (0x4000 << 64) | (0x8 << 60))
-    return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+    r = getrandbits
+    return b"%08x-%04x-4%03x-%04x-%012x" % (r(32), r(16), r(12), 0x8000 | r(14), r(48))
 
 
 def assign_request_id(ex: Exchange) -> bool:
@@ -105,13 +104,4 @@ def mirror(ex: Exchange) -> bool:
     route = ex.route
     if route is not None and route.mirror_cluster is not None and route.should_mirror():
         mirror_request(ex, route.mirror_cluster)
-    return False
-
-
-async def delay(ex: Exchange) -> bool:
-    """The fault stage's delay, if any; an abort after the delay answers here."""
-    pause = ex.delay
-    await asyncio.sleep(abs(pause))
-    if pause < 0:
-        return ex.reply(ex.status, b"fault filter abort\n", "FI")
     return False

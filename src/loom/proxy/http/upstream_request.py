@@ -7,7 +7,7 @@ from loom.proxy.codec.serialize import end_to_end, request_head
 
 
 def upstream_request_head(head: RequestHead) -> bytes:
-    headers = end_to_end(head.headers, head.hmap.get(b"connection"))
+    headers = end_to_end(head.headers, head.hmap.get(b"connection"), head.hmap)
     if head.scheme:
         # Absolute-form (forward-proxy style): the target's authority is the Host.
         host = head.authority if head.port is None else b"%s:%d" % (head.authority, head.port)

@@ -22,6 +22,7 @@ class UpstreamSink(Protocol):
     def on_upstream_lost(self, reason: str) -> None: ...
     def on_upstream_switched(self, rest: bytes) -> None: ...
     def on_upstream_write_paused(self, paused: bool) -> None: ...
+    def on_upstream_read_done(self) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -70,6 +71,10 @@ class UpstreamConnection(asyncio.Protocol):
         except UpstreamProtocolError:
             self.reusable = False
             self.transport.close()
+        if self.sink is not None:
+            # Everything this read carried is parsed: decide on the response in one go, so its
+            # head and the body that came with it leave in a single write.
+            self.sink.on_upstream_read_done()
 
     def eof_received(self) -> bool:
         self.reusable = False
@@ -79,6 +84,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.tunnel_eofs += 1
             return self.tunnel_eofs < 2  # False: both halves are closed, so close (and downstream too)
         self.parser.feed_eof()
+        if self.sink is not None:
+            self.sink.on_upstream_read_done()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:

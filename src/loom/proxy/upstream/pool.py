@@ -29,13 +29,20 @@ class EndpointPool:
         self.idle: list[UpstreamConnection] = []
         self.open = 0
 
-    async def acquire(self) -> tuple[UpstreamConnection, bool]:
-        """A connection for one request, and whether it was reused (vs. freshly opened)."""
+    def take_idle(self) -> UpstreamConnection | None:
+        """A pooled keep-alive connection, if one is ready (the fast path: no waiting)."""
         idle = self.idle
         while idle:
             conn = idle.pop()
             if not conn.closed:
-                return conn, True
+                return conn
+        return None
+
+    async def acquire(self) -> tuple[UpstreamConnection, bool]:
+        """A connection for one request, and whether it was reused (vs. freshly opened)."""
+        conn = self.take_idle()
+        if conn is not None:
+            return conn, True
         cluster = self.cluster
         if cluster.open_connections >= cluster.limits.max_connections:
             return await cluster.wait_for_connection(self), True
