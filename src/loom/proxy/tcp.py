@@ -10,51 +10,30 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from loom.proxy.connections import ConnectionSet
+from loom.proxy.listener_base import ListenerBase
 from loom.proxy.telemetry import REPORTER_DESTINATION, REPORTER_SOURCE, PeerInfo
 from loom.snapshot.model import Direction, Listener
 
 if TYPE_CHECKING:
-    from loom.proxy.server import ProxyServer
     from loom.proxy.telemetry import TcpSeriesHandle
     from loom.proxy.upstream.cluster import ClusterRuntime
 
 CONNECT_ATTEMPTS = 2
 
 
-class TcpListener:
-    def __init__(self, server: ProxyServer, config: Listener) -> None:
-        self.server = server
-        self.connections: ConnectionSet[TcpDownstream] = ConnectionSet()
-        self.asyncio_server: asyncio.Server | None = None
-        self.draining = False
-        self.update(config)
-
+class TcpListener(ListenerBase["TcpDownstream"]):
     def update(self, config: Listener) -> None:
         assert config.tcp is not None
-        self.config = config
-        self.name = config.name
-        self.limits = config.limits
+        super().update(config)
         self.clusters = [d.cluster for d in config.tcp.destinations]
         self.weights = [d.weight for d in config.tcp.destinations]
         self.idle_timeout = config.tcp.idle_timeout
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.asyncio_server = await loop.create_server(
-            lambda: TcpDownstream(self),
-            self.config.address,
-            self.config.port,
-            backlog=1024,
-            reuse_address=True,
-        )
-
-    @property
-    def bound_port(self) -> int:
-        assert self.asyncio_server is not None
-        return self.asyncio_server.sockets[0].getsockname()[1]
+    def protocol_factory(self) -> Callable[[], asyncio.Protocol]:
+        return lambda: TcpDownstream(self)
 
     def pick_cluster(self) -> ClusterRuntime | None:
         name = self.clusters[0] if len(self.clusters) == 1 else random.choices(self.clusters, self.weights)[0]
@@ -64,16 +43,6 @@ class TcpListener:
         for conn in self.connections:
             if now - conn.last_activity > self.idle_timeout:
                 conn.close()
-
-    async def drain(self, timeout: float) -> None:
-        """Stop accepting; open tunnels get ``timeout`` seconds to finish on their own."""
-        self.draining = True
-        if self.asyncio_server is not None:
-            self.asyncio_server.close()
-        if timeout > 0:
-            await self.connections.wait_empty(timeout)
-        for conn in self.connections:
-            conn.close()
 
 
 class TcpDownstream(asyncio.Protocol):
@@ -224,6 +193,12 @@ class TcpDownstream(asyncio.Protocol):
         self.transport.write(data)
 
     def close(self) -> None:
+        self.transport.close()
+
+    def drain(self) -> None:
+        """Shutting down: an open tunnel is left to finish on its own within the drain time."""
+
+    def abort(self) -> None:
         self.transport.close()
 
     def _close_metrics(self) -> None:

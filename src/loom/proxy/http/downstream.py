@@ -223,7 +223,6 @@ class DownstreamConnection(asyncio.Protocol):
         Bad bytes after a complete request still being answered (pipelining) do not cut that
         request short: it gets its response (with ``Connection: close``), then the connection closes.
         """
-        self.listener.stats_protocol_errors += 1
         self.closing = True
         self.pause(self.PAUSE_PIPELINE)
         current = self.current

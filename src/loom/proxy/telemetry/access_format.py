@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from json.encoder import encode_basestring  # the C encoder when available
 from operator import attrgetter
+from typing import NamedTuple
 
 Text = str | bytes | None
 
@@ -159,6 +160,28 @@ def _service_time(value: float | None) -> str | None:
     return None if value is None else str(int(value))
 
 
+class _Texts(NamedTuple):
+    """The entry's text fields, each already rendered for one format (JSON or TEXT)."""
+
+    authority: str
+    termination: str
+    local: str
+    remote: str
+    method: str
+    path: str
+    protocol: str
+    request_id: str
+    sni: str
+    details: str
+    route: str
+    cluster: str
+    upstream: str
+    upstream_local: str
+    failure: str
+    user_agent: str
+    xff: str
+
+
 _TEXT_FIELDS = attrgetter(
     "authority",
     "connection_termination_details",
@@ -184,65 +207,30 @@ _TEXT_FIELDS = attrgetter(
 
 def format_json(e: AccessLogEntry) -> str:
     """Istio's default JSON fields, keys sorted as Envoy prints them."""
-    (
-        authority,
-        termination,
-        local,
-        remote,
-        method,
-        path,
-        protocol,
-        request_id,
-        sni,
-        details,
-        route,
-        cluster,
-        upstream,
-        upstream_local,
-        failure,
-        user_agent,
-        xff,
-    ) = map(_json, _TEXT_FIELDS(e))
+    t = _Texts._make(map(_json, _TEXT_FIELDS(e)))
     service_time = _json(_service_time(e.upstream_service_time_ms))
     return (
-        f'{{"authority":{authority},"bytes_received":{int(e.bytes_received)},'
-        f'"bytes_sent":{int(e.bytes_sent)},"connection_termination_details":{termination},'
-        f'"downstream_local_address":{local},"downstream_remote_address":{remote},'
-        f'"duration":{int(e.duration_ms)},"method":{method},"path":{path},"protocol":{protocol},'
-        f'"request_id":{request_id},"requested_server_name":{sni},"response_code":{int(e.response_code)},'
-        f'"response_code_details":{details},"response_flags":{encode_basestring(e.response_flags or "-")},'
-        f'"route_name":{route},"start_time":"{_clock.iso(e.start_time)}","upstream_cluster":{cluster},'
-        f'"upstream_host":{upstream},"upstream_local_address":{upstream_local},'
-        f'"upstream_service_time":{service_time},"upstream_transport_failure_reason":{failure},'
-        f'"user_agent":{user_agent},"x_forwarded_for":{xff}}}\n'
+        f'{{"authority":{t.authority},"bytes_received":{int(e.bytes_received)},'
+        f'"bytes_sent":{int(e.bytes_sent)},"connection_termination_details":{t.termination},'
+        f'"downstream_local_address":{t.local},"downstream_remote_address":{t.remote},'
+        f'"duration":{int(e.duration_ms)},"method":{t.method},"path":{t.path},"protocol":{t.protocol},'
+        f'"request_id":{t.request_id},"requested_server_name":{t.sni},"response_code":{int(e.response_code)},'
+        f'"response_code_details":{t.details},"response_flags":{encode_basestring(e.response_flags or "-")},'
+        f'"route_name":{t.route},"start_time":"{_clock.iso(e.start_time)}","upstream_cluster":{t.cluster},'
+        f'"upstream_host":{t.upstream},"upstream_local_address":{t.upstream_local},'
+        f'"upstream_service_time":{service_time},"upstream_transport_failure_reason":{t.failure},'
+        f'"user_agent":{t.user_agent},"x_forwarded_for":{t.xff}}}\n'
     )
 
 
 def format_text(e: AccessLogEntry) -> str:
     """Istio's default TEXT format."""
-    (
-        authority,
-        termination,
-        local,
-        remote,
-        method,
-        path,
-        protocol,
-        request_id,
-        sni,
-        details,
-        route,
-        cluster,
-        upstream,
-        upstream_local,
-        failure,
-        user_agent,
-        xff,
-    ) = map(_text, _TEXT_FIELDS(e))
+    t = _Texts._make(map(_text, _TEXT_FIELDS(e)))
     service_time = _text(_service_time(e.upstream_service_time_ms))
     return (
-        f'[{_clock.iso(e.start_time)}] "{method} {path} {protocol}" {int(e.response_code)} '
-        f'{e.response_flags or "-"} {details} {termination} "{failure}" {int(e.bytes_received)} '
-        f'{int(e.bytes_sent)} {int(e.duration_ms)} {service_time} "{xff}" "{user_agent}" "{request_id}" '
-        f'"{authority}" "{upstream}" {cluster} {upstream_local} {local} {remote} {sni} {route}\n'
+        f'[{_clock.iso(e.start_time)}] "{t.method} {t.path} {t.protocol}" {int(e.response_code)} '
+        f'{e.response_flags or "-"} {t.details} {t.termination} "{t.failure}" {int(e.bytes_received)} '
+        f'{int(e.bytes_sent)} {int(e.duration_ms)} {service_time} '
+        f'"{t.xff}" "{t.user_agent}" "{t.request_id}" "{t.authority}" "{t.upstream}" '
+        f"{t.cluster} {t.upstream_local} {t.local} {t.remote} {t.sni} {t.route}\n"
     )
