@@ -21,7 +21,7 @@ from tests.support.backend import echo
 from tests.support.features import feature_backends, pattern_digest, pattern_stream
 from tests.support.prom import total
 from tests.support.proxy import wait_until
-from tests.support.raw_http import RawConnection, request
+from tests.support.rawhttp import RawConnection, request
 from tests.support.snapshots import Doc, cluster, endpoint, route_to, sidecar
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -1,14 +1,18 @@
-"""Exact bytes over a real TCP socket, for tests of what the proxy does with malformed HTTP/1.1.
+"""HTTP/1.1 over a real TCP socket, for what real clients hide or refuse to send.
 
-A client library would refuse to send most of what these tests send (or would fix it up), so
-requests are written byte for byte and responses parsed here, just enough to check them:
-status line, headers, and a body delimited by Content-Length, chunked coding or EOF.
+A client library would not send most of what the hardening tests send (or would fix it up), and
+it hides 100-continue, pipelining and bodiless replies, so requests are written byte for byte and
+responses parsed here, just enough to check them: status line, headers, and a body delimited by
+Content-Length, chunked coding or EOF — or no body at all for 1xx, 204, 304 and replies to HEAD.
+Framing is done here rather than trusted to the proxy, so a proxy that sends body bytes where none
+belong leaves them in the stream and breaks the next response on the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import overload
 
 READ_TIMEOUT = 10.0
 
@@ -21,8 +25,16 @@ class RawResponse:
     """Lower-cased name → value (repeated headers joined with b",")."""
     body: bytes = b""
 
-    def header(self, name: bytes) -> bytes | None:
-        return self.headers.get(name.lower())
+    @overload
+    def header(self, name: str) -> str | None: ...
+    @overload
+    def header(self, name: bytes) -> bytes | None: ...
+    def header(self, name: str | bytes) -> str | bytes | None:
+        """The value of header ``name`` (any case), as ``str`` or ``bytes`` like ``name``."""
+        if isinstance(name, bytes):
+            return self.headers.get(name.lower())
+        value = self.headers.get(name.lower().encode("latin-1"))
+        return None if value is None else value.decode("latin-1")
 
 
 class RawConnection:
@@ -47,10 +59,24 @@ class RawConnection:
         except (ConnectionResetError, BrokenPipeError):
             self.reset = True
 
-    async def read_response(self, timeout: float = READ_TIMEOUT) -> RawResponse:
-        """One complete response; fails if none arrives within ``timeout`` seconds."""
+    async def read_response(
+        self, timeout: float = READ_TIMEOUT, *, head_request: bool = False
+    ) -> RawResponse:
+        """One complete response; fails if none arrives within ``timeout`` seconds.
+
+        ``head_request`` says the response answers a HEAD request, so it has no body whatever its
+        Content-Length or Transfer-Encoding say.
+        """
         async with asyncio.timeout(timeout):
-            return await self._read_response()
+            return await self._read_response(head_request)
+
+    async def at_eof(self, timeout: float = 2.0) -> bool:
+        """True if the peer closed (nothing more arrives); False if bytes are still pending."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.reader.read(1) == b""
+        except TimeoutError:
+            return False
 
     async def wait_closed_by_peer(self, timeout: float = READ_TIMEOUT) -> bytes:
         """Read until the peer closes (EOF or reset) and return what came; fail after ``timeout``."""
@@ -76,8 +102,10 @@ class RawConnection:
             await self.writer.wait_closed()
         except (ConnectionResetError, BrokenPipeError):
             self.reset = True
+        except OSError:
+            pass
 
-    async def _read_response(self) -> RawResponse:
+    async def _read_response(self, head_request: bool) -> RawResponse:
         reader = self.reader
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head[:-4].split(b"\r\n")
@@ -91,7 +119,7 @@ class RawConnection:
             previous = response.headers.get(key)
             value = value.strip()
             response.headers[key] = value if previous is None else previous + b"," + value
-        if response.status < 200 or response.status in (204, 304):
+        if head_request or response.status < 200 or response.status in (204, 304):
             return response
         if (response.header(b"transfer-encoding") or b"").lower().endswith(b"chunked"):
             response.body = await _read_chunked(reader)
@@ -106,13 +134,15 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     body = bytearray()
     while True:
         size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";", 1)[0], 16)
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
         if size == 0:
             while await reader.readuntil(b"\r\n") != b"\r\n":
                 pass  # trailers
             return bytes(body)
         body += await reader.readexactly(size)
-        await reader.readexactly(2)
+        end = await reader.readexactly(2)
+        if end != b"\r\n":
+            raise AssertionError(f"chunk data not followed by CRLF: {end!r}")
 
 
 @dataclass
@@ -160,10 +190,11 @@ def request(
     body: bytes = b"",
     host: str = "catalog",
 ) -> bytes:
-    """A well-formed HTTP/1.1 request with a Host header (and Content-Length when there is a body)."""
+    """An HTTP/1.1 request with a Host header; a body gets a Content-Length unless ``headers`` frame it."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
     lines += [f"{name}: {value}" for name, value in headers or []]
-    if body:
+    names = {name.lower() for name, _ in headers or []}
+    if body and "content-length" not in names and "transfer-encoding" not in names:
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
