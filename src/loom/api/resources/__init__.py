@@ -1,0 +1,14 @@
+"""The resource models, one module per API group.
+
+| module | kinds |
+| --- | --- |
+| ``istio_networking`` | VirtualService, DestinationRule, WorkloadEntry, ServiceEntry |
+| ``istio_security`` | PeerAuthentication, AuthorizationPolicy, RequestAuthentication |
+| ``gateway`` | HTTPRoute (``gateway.networking.k8s.io``, GAMMA) |
+| ``smi`` | TrafficSplit (``split.smi-spec.io``) |
+| ``core`` | Service (``v1``) |
+| ``mesh`` | IstioOperator's ``meshConfig`` (``install.istio.io``) |
+
+Shared: ``base`` (the model base, extension fields), ``meta`` (ObjectMeta), ``values`` (durations,
+quantities, ports, StringMatch, Percent).
+"""
