@@ -230,7 +230,7 @@ def format_text(e: AccessLogEntry) -> str:
     return (
         f'[{_clock.iso(e.start_time)}] "{t.method} {t.path} {t.protocol}" {int(e.response_code)} '
         f'{e.response_flags or "-"} {t.details} {t.termination} "{t.failure}" {int(e.bytes_received)} '
-        f'{int(e.bytes_sent)} {int(e.duration_ms)} {service_time} '
+        f"{int(e.bytes_sent)} {int(e.duration_ms)} {service_time} "
         f'"{t.xff}" "{t.user_agent}" "{t.request_id}" "{t.authority}" "{t.upstream}" '
         f"{t.cluster} {t.upstream_local} {t.local} {t.remote} {t.sni} {t.route}\n"
     )
