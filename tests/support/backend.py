@@ -29,12 +29,12 @@ class Backend:
     runner: web.AppRunner | None = None
     port: int = 0
 
-    async def start(self) -> Backend:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> Backend:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0, reuse_address=True)
+        site = web.TCPSite(self.runner, host, port, reuse_address=True)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self

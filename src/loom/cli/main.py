@@ -30,41 +30,167 @@ def version() -> None:
 
 @app.command()
 def proxy(
-    config: Path = typer.Option(..., "--config", "-c", help="Snapshot file (YAML or JSON) to serve."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Snapshot file (YAML or JSON) to serve."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     check: bool = typer.Option(False, "--check", help="Validate the snapshot and exit."),
     ready_file: Path | None = typer.Option(
         None, "--ready-file", help="Write the bound ports here (JSON) once serving."
     ),
+    control_plane: str | None = typer.Option(
+        None, "--control-plane", help="Take snapshots from this control plane (instead of --config)."
+    ),
+    workload: str | None = typer.Option(None, "--workload", help="This workload's name (connected mode)."),
+    namespace: str = typer.Option("default", "--namespace", "-n"),
+    service_account: str = typer.Option("default", "--service-account"),
+    label: list[str] = typer.Option([], "--label", help="KEY=VALUE, repeatable."),
+    address: str = typer.Option("127.0.0.1", "--address", help="Where peers reach this sidecar."),
+    outbound_port: int = typer.Option(0, "--outbound-port", help="The app's outbound listener port."),
+    inbound: list[str] = typer.Option([], "--inbound", help="APP_PORT:SIDECAR_PORT, repeatable."),
+    admin_port: int = typer.Option(0, "--admin-port"),
 ) -> None:
-    """Run one sidecar proxy from a snapshot file (reloads on SIGHUP or when the file changes)."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Run one sidecar proxy: from a snapshot file (reloaded on SIGHUP or change), or connected
+    to a control plane that pushes its snapshots."""
+    if (config is None) == (control_plane is None):
+        err.print("[red]error:[/] give either --config FILE or --control-plane URL")
+        raise typer.Exit(2)
+    argv = [sys.executable, "-m", "loom.proxy", "--log-level", log_level]
+    if ready_file is not None:
+        argv += ["--ready-file", str(ready_file)]
+    if config is not None:
+        _check_snapshot(config)
+        if check:
+            typer.echo(f"{config}: snapshot is valid")
+            return
+        argv += ["--config", str(config)]
+    else:
+        if not workload or not outbound_port:
+            err.print("[red]error:[/] --control-plane needs --workload and --outbound-port")
+            raise typer.Exit(2)
+        argv += ["--control-plane", str(control_plane), "--workload", workload, "--namespace", namespace]
+        argv += ["--service-account", service_account, "--address", address]
+        argv += ["--outbound-port", str(outbound_port), "--admin-port", str(admin_port)]
+        for item in label:
+            argv += ["--label", item]
+        for item in inbound:
+            argv += ["--inbound", item]
+    # The sidecar runs as its own lean process image (same PID): see loom/proxy/__main__.py.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+
+
+def _check_snapshot(config: Path) -> None:
+    """Schema, cross references and route compilation; exit 2 with every reason if refused."""
+    from loom.proxy.router import RouteCompileError, compile_route_config
+
     try:
         snapshot = load_snapshot(config)
+        for route_config in snapshot.route_configs:
+            compile_route_config(route_config, snapshot.node)
     except FileNotFoundError:
         err.print(f"[red]error:[/] no such snapshot file: {config}")
         raise typer.Exit(2) from None
     except SnapshotError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    from loom.proxy.router import RouteCompileError, compile_route_config
-
-    try:
-        for route_config in snapshot.route_configs:
-            compile_route_config(route_config, snapshot.node)
     except RouteCompileError as exc:
         err.print(f"[red]error:[/] invalid snapshot {config}: {exc}", highlight=False)
         raise typer.Exit(2) from None
-    if check:
-        typer.echo(f"{config}: snapshot version {snapshot.version} is valid")
+
+
+@app.command()
+def controlplane(
+    config_dir: Path = typer.Option(..., "--config-dir", help="The folder of YAML that is the store."),
+    address: str = typer.Option("127.0.0.1", "--address"),
+    port: int = typer.Option(15010, "--port"),
+    ready_file: Path | None = typer.Option(None, "--ready-file", help="Write the bound port here (JSON)."),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Serve the mesh API and push every sidecar its snapshot (the folder is watched)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from loom.controlplane.main import ConfigRefused, run
+
+    try:
+        run(config_dir, address, port, ready_file)
+    except ConfigRefused as exc:
+        err.print(f"[red]error:[/] {config_dir} does not load:\n{exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        err.print(f"[red]error:[/] cannot listen: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command("proxy-status")
+def proxy_status(
+    control_plane: str = typer.Option(
+        "http://127.0.0.1:15010", "--control-plane", envvar="LOOM_CONTROL_PLANE"
+    ),
+    output: str = typer.Option("table", "-o", "--output", help="table or json"),
+) -> None:
+    """Each proxy's snapshot version and whether it is SYNCED, STALE or NACKED."""
+    import json
+    import urllib.request
+
+    from rich.table import Table
+
+    try:
+        with urllib.request.urlopen(f"{control_plane.rstrip('/')}/v1/proxy-status", timeout=10) as response:
+            rows = json.loads(response.read())
+    except OSError as exc:
+        err.print(f"[red]error:[/] cannot reach the control plane at {control_plane}: {exc}")
+        raise typer.Exit(1) from None
+    if output == "json":
+        typer.echo(json.dumps(rows, indent=2))
         return
-    # The sidecar runs as its own lean process image (same PID): see loom/proxy/__main__.py.
-    argv = [sys.executable, "-m", "loom.proxy", "--config", str(config), "--log-level", log_level]
-    if ready_file is not None:
-        argv += ["--ready-file", str(ready_file)]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, argv)
+    table = Table("NAMESPACE", "WORKLOAD", "VERSION", "STATUS", "LAST SEEN", "ERROR")
+    for row in rows:
+        seen = row["last_seen_seconds_ago"]
+        table.add_row(
+            row["namespace"],
+            row["workload"],
+            row["version"],
+            row["status"],
+            "-" if seen is None else f"{seen}s ago",
+            row["error"] or "",
+        )
+    Console().print(table)
+
+
+@app.command("analyze")
+def analyze_command(
+    paths: list[str] = typer.Argument(
+        ...,
+        metavar="PATH...",
+        help="YAML files or folders (read recursively: *.yaml, *.yml); - reads stdin.",
+        show_default=False,
+    ),
+    output: str = typer.Option("text", "-o", "--output", help="text (one line per finding) or json."),
+    fail_on: str = typer.Option(
+        "error", "--fail-on", help="Exit 1 when a finding is at this level or worse: error, warning or info."
+    ),
+) -> None:
+    """Check configuration like istioctl analyze: load everything, run every analyzer over the whole
+    set, print each finding with its code, level, file:line, resource and fix (codes: docs/analyze.md).
+    Exit 1 if any finding is at the --fail-on level or worse (default: any Error), else 0."""
+    from loom.analyze import Level, analyze_paths, render
+
+    try:
+        threshold = Level.parse(fail_on)
+    except ValueError as exc:
+        err.print(f"[red]error:[/] --fail-on: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if output not in ("text", "json"):
+        err.print(f"[red]error:[/] --output must be text or json, not {output!r}", highlight=False)
+        raise typer.Exit(2)
+    report = analyze_paths(paths)
+    if output == "json":
+        typer.echo(render.as_json(report.findings))
+    else:
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        for finding in report.findings:
+            typer.echo(render.line(finding, colour=colour))
+    typer.echo(render.summary(report), err=True)
+    raise typer.Exit(1 if report.fails(threshold) else 0)
 
 
 if __name__ == "__main__":

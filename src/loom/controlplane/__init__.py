@@ -1,0 +1,1 @@
+"""The control plane: stores operator YAML, tracks workloads, compiles and pushes snapshots."""

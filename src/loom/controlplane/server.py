@@ -1,0 +1,144 @@
+"""The control plane's HTTP API (JSON), served with aiohttp.
+
+POST   /v1/workloads                          register a workload (its sidecar), JSON body
+DELETE /v1/workloads/{namespace}/{name}       deregister
+GET    /v1/proxies/{namespace}/{name}/snapshot?version=V&wait=S
+       the proxy's snapshot: at once if its version differs from V, else when it changes,
+       else 304 after S seconds (a blocking query: the watch)
+POST   /v1/proxies/{namespace}/{name}/ack     {"version": N, "error": null | "why"}: ACK / NACK
+GET    /v1/proxy-status                       every proxy: version, SYNCED / STALE / NACKED
+GET    /v1/resources                          what the store holds
+GET    /healthz
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import MappingProxyType
+
+from aiohttp import web
+
+from loom.controlplane.push import PushEngine
+from loom.controlplane.registry import WorkloadRegistry
+from loom.controlplane.store import FileStore
+from loom.controlplane.workloads import SidecarPorts, Workload
+
+MAX_WAIT = 60.0
+EXPIRY_SECONDS = 1.0
+
+
+class ControlPlane:
+    def __init__(self, store: FileStore | None, registry: WorkloadRegistry, push: PushEngine) -> None:
+        self.store = store
+        self.registry = registry
+        self.push = push
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/workloads", self.register)
+        app.router.add_delete("/v1/workloads/{namespace}/{name}", self.deregister)
+        app.router.add_get("/v1/proxies/{namespace}/{name}/snapshot", self.snapshot)
+        app.router.add_post("/v1/proxies/{namespace}/{name}/ack", self.ack)
+        app.router.add_get("/v1/proxy-status", self.proxy_status)
+        app.router.add_get("/v1/resources", self.list_resources)
+        app.router.add_get("/healthz", self.healthz)
+        return app
+
+    async def expire_workloads(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SECONDS)
+            if self.registry.expire():
+                self.push.schedule()
+
+    # handlers ----------------------------------------------------------------------------
+
+    async def register(self, request: web.Request) -> web.Response:
+        try:
+            workload = workload_from_json(await request.json())
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, f"invalid registration: {exc}")
+        if self.registry.register(workload):
+            self.push.schedule()
+        return web.json_response({"id": f"{workload.namespace}/{workload.name}"})
+
+    async def deregister(self, request: web.Request) -> web.Response:
+        if self.registry.deregister(_key(request)):
+            self.push.schedule()
+            return web.json_response({"deregistered": True})
+        return _error(404, "no such workload")
+
+    async def snapshot(self, request: web.Request) -> web.StreamResponse:
+        key = _key(request)
+        if not self.registry.seen(key):
+            return _error(404, "unknown workload: register first")
+        known = request.query.get("version", "")
+        wait = min(float(request.query.get("wait", "0") or 0), MAX_WAIT)
+        state = await self.push.wait_for_change(key, known, wait)
+        if state is None:
+            self.registry.seen(key)
+            return web.Response(status=304)
+        self.registry.seen(key)
+        return web.Response(body=state.payload, content_type="application/json")
+
+    async def ack(self, request: web.Request) -> web.Response:
+        key = _key(request)
+        self.registry.seen(key)
+        try:
+            body = await request.json()
+            version = int(body["version"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, f"invalid acknowledgement: {exc}")
+        if not self.push.acknowledge(key, version, body.get("error")):
+            return _error(404, "unknown proxy")
+        return web.json_response({"ok": True})
+
+    async def proxy_status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.push.status())
+
+    async def list_resources(self, request: web.Request) -> web.Response:
+        rows = [
+            {
+                "kind": r.kind,
+                "namespace": r.namespace,
+                "name": r.name,
+                "file": r.source.file,
+                "line": r.source.line,
+            }
+            for r in self.push.resources
+        ]
+        body = {"resources": rows, "last_error": self.store.last_error if self.store else None}
+        return web.json_response(body)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+
+def workload_from_json(data: dict[str, object]) -> Workload:
+    sidecar = data.get("sidecar")
+    ports = None
+    if isinstance(sidecar, dict):
+        inbound = {int(k): int(v) for k, v in dict(sidecar.get("inbound") or {}).items()}
+        ports = SidecarPorts(
+            outbound=int(sidecar["outbound"]),
+            inbound=MappingProxyType(inbound),
+            admin=int(sidecar.get("admin") or 0),
+        )
+    labels = {str(k): str(v) for k, v in dict(data.get("labels") or {}).items()}  # type: ignore[call-overload]
+    return Workload(
+        name=str(data["name"]),
+        namespace=str(data.get("namespace") or "default"),
+        service_account=str(data.get("service_account") or "default"),
+        labels=MappingProxyType(labels),
+        address=str(data.get("address") or "127.0.0.1"),
+        app_ports=tuple(int(p) for p in data.get("app_ports") or ()),  # type: ignore[attr-defined]
+        sidecar=ports,
+    )
+
+
+def _key(request: web.Request) -> tuple[str, str]:
+    return (request.match_info["namespace"], request.match_info["name"])
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=json.dumps({"error": message}), content_type="application/json")

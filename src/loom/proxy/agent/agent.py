@@ -1,0 +1,151 @@
+"""Keeps a sidecar's snapshot in step with the control plane.
+
+register → watch (a blocking query carrying the version we have) → apply → ACK, or NACK with
+the reason when the snapshot is refused. When the control plane is unreachable the sidecar
+keeps serving what it has and tries again with jittered exponential backoff; a control plane
+that restarted (and forgot us) gets a fresh registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from loom.proxy.agent.http import HttpError, call
+from loom.proxy.router import RouteCompileError
+from loom.snapshot import Snapshot, SnapshotError, parse_snapshot
+
+log = logging.getLogger("loom.proxy.agent")
+
+WATCH_SECONDS = 20.0
+BACKOFF_START = 0.1
+BACKOFF_MAX = 5.0
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What this sidecar tells the control plane about itself and its workload."""
+
+    name: str
+    namespace: str = "default"
+    service_account: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    address: str = "127.0.0.1"
+    outbound_port: int = 0
+    inbound: dict[int, int] = field(default_factory=dict)
+    """App port → the sidecar's inbound listener port in front of it."""
+    admin_port: int = 0
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "name": self.name,
+                "namespace": self.namespace,
+                "service_account": self.service_account,
+                "labels": self.labels,
+                "address": self.address,
+                "app_ports": sorted(self.inbound),
+                "sidecar": {
+                    "outbound": self.outbound_port,
+                    "inbound": {str(k): v for k, v in self.inbound.items()},
+                    "admin": self.admin_port,
+                },
+            }
+        ).encode()
+
+
+Apply = Callable[[Snapshot], Awaitable[None]]
+
+
+class Agent:
+    def __init__(self, control_plane: str, registration: Registration) -> None:
+        self.url = control_plane.rstrip("/")
+        self.registration = registration
+        self.version = ""
+        self._path = f"/v1/proxies/{registration.namespace}/{registration.name}"
+        self._backoff = BACKOFF_START
+        self.connected = False
+
+    async def register(self) -> None:
+        status, body = await call(self.url, "POST", "/v1/workloads", self.registration.to_json())
+        if status != 200:
+            raise HttpError(f"registration refused ({status}): {body.decode(errors='replace')}")
+
+    async def deregister(self) -> None:
+        reg = self.registration
+        try:
+            await call(self.url, "DELETE", f"/v1/workloads/{reg.namespace}/{reg.name}", timeout=2.0)
+        except HttpError:
+            pass
+
+    async def first_snapshot(self) -> Snapshot:
+        """Register and wait for a snapshot this proxy can run (retrying until there is one)."""
+        while True:
+            try:
+                await self.register()
+                snapshot = await self._watch_once()
+            except HttpError as exc:
+                await self._wait_before_retry(exc)
+                continue
+            if snapshot is not None:
+                return snapshot
+
+    async def run(self, apply: Apply) -> None:
+        """Watch forever; every new snapshot goes to ``apply`` and is ACKed or NACKed."""
+        while True:
+            try:
+                await self._watch_once(apply)
+            except HttpError as exc:
+                await self._wait_before_retry(exc)
+
+    async def _watch_once(self, apply: Apply | None = None) -> Snapshot | None:
+        query = f"?version={self.version}&wait={WATCH_SECONDS:g}"
+        status, body = await call(
+            self.url, "GET", self._path + "/snapshot" + query, timeout=WATCH_SECONDS + 10
+        )
+        if status == 304:
+            self._connected()
+            return None
+        if status == 404:
+            self._connected()
+            await self.register()  # the control plane restarted and no longer knows us
+            return None
+        if status != 200:
+            raise HttpError(f"watch failed ({status}): {body.decode(errors='replace')[:200]}")
+        self._connected()
+        message = json.loads(body)
+        version = str(message["version"])
+        try:
+            snapshot = parse_snapshot(message["snapshot"], f"control plane version {version}")
+            if apply is not None:
+                await apply(snapshot)
+        except (SnapshotError, RouteCompileError, OSError, ValueError) as exc:
+            log.error("refusing snapshot version %s: %s", version, exc)
+            await self._acknowledge(version, str(exc))
+            self.version = version  # do not fetch the same refused version again
+            return None
+        self.version = version
+        await self._acknowledge(version, None)
+        return snapshot
+
+    async def _acknowledge(self, version: str, error: str | None) -> None:
+        body = json.dumps({"version": int(version), "error": error}).encode()
+        await call(self.url, "POST", self._path + "/ack", body)
+
+    def _connected(self) -> None:
+        if not self.connected:
+            log.info("connected to the control plane at %s", self.url)
+        self.connected = True
+        self._backoff = BACKOFF_START
+
+    async def _wait_before_retry(self, exc: Exception) -> None:
+        if self.connected:
+            log.warning("lost the control plane (%s); serving the last good snapshot", exc)
+        self.connected = False
+        delay = self._backoff * (0.5 + random.random())
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+        await asyncio.sleep(delay)
