@@ -1,0 +1,97 @@
+"""``MeshSettings``: the mesh-wide values a compilation needs, read from an IstioOperator's ``meshConfig``.
+
+| setting | IstioOperator | default |
+| --- | --- | --- |
+| ``trust_domain`` | ``meshConfig.trustDomain`` | ``cluster.local`` |
+| ``cluster_domain`` | ``values.global.proxy.clusterDomain`` | ``cluster.local`` |
+| ``root_namespace`` | ``meshConfig.rootNamespace`` | ``loom-system`` |
+| ``access_log_file`` | ``meshConfig.accessLogFile`` (``""``: off) | off |
+| ``access_log_encoding`` | ``meshConfig.accessLogEncoding`` | ``TEXT`` (Istio's default) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from loom.api import Resource, defaults
+from loom.api.resources.mesh import IstioOperatorSpec
+from loom.controlplane.compiler.diagnostics import Warnings
+
+DEFAULT_DOMAIN = defaults.TRUST_DOMAIN
+DEFAULT_ROOT_NAMESPACE = defaults.ROOT_NAMESPACE
+
+
+@dataclass(frozen=True, slots=True)
+class MeshSettings:
+    trust_domain: str = DEFAULT_DOMAIN
+    cluster_domain: str = DEFAULT_DOMAIN
+    root_namespace: str = DEFAULT_ROOT_NAMESPACE
+    """Where mesh-wide configuration lives (DestinationRules that apply to every namespace)."""
+    access_log_file: str | None = None
+    access_log_encoding: Literal["JSON", "TEXT"] = defaults.ACCESS_LOG_ENCODING
+
+    @classmethod
+    def from_resources(cls, resources: Sequence[Resource], warnings: Warnings) -> MeshSettings:
+        """The settings of the first IstioOperator (by source); the others are reported and ignored."""
+        operators = sorted(
+            (r for r in resources if isinstance(r.spec, IstioOperatorSpec)), key=lambda r: source_order(r)
+        )
+        if not operators:
+            return cls()
+        first = operators[0]
+        for other in operators[1:]:
+            warnings.add(f"ignored: {first.ref} ({first.source}) already sets the mesh configuration", other)
+        return _from_operator(first, warnings)
+
+
+def source_order(resource: Resource) -> tuple[str, int, str, str, str]:
+    """Where a resource was written (file, then document): Loom's stand-in for Istio's creation time."""
+    return (
+        resource.source.file,
+        resource.source.document_index,
+        resource.kind,
+        resource.namespace,
+        resource.name,
+    )
+
+
+def _from_operator(resource: Resource, warnings: Warnings) -> MeshSettings:
+    spec = resource.spec
+    assert isinstance(spec, IstioOperatorSpec)
+    mesh = spec.mesh_config
+    cluster_domain = _cluster_domain(spec.values) or DEFAULT_DOMAIN
+    if mesh is None:
+        return MeshSettings(cluster_domain=cluster_domain)
+    if mesh.access_log_format is not None:
+        warnings.add(
+            "a custom access log format is not supported; the log uses the standard "
+            f"{mesh.access_log_encoding or defaults.ACCESS_LOG_ENCODING} format",
+            resource,
+            "spec.meshConfig.accessLogFormat",
+        )
+    if mesh.enable_tracing or (mesh.default_config is not None and mesh.default_config.tracing is not None):
+        path = (
+            "spec.meshConfig.enableTracing"
+            if mesh.enable_tracing
+            else "spec.meshConfig.defaultConfig.tracing"
+        )
+        warnings.add("tracing is not compiled into proxy snapshots yet; no spans are sent", resource, path)
+    return MeshSettings(
+        trust_domain=mesh.trust_domain or DEFAULT_DOMAIN,
+        cluster_domain=cluster_domain,
+        root_namespace=mesh.root_namespace or DEFAULT_ROOT_NAMESPACE,
+        access_log_file=mesh.access_log_file or None,
+        access_log_encoding=mesh.access_log_encoding or defaults.ACCESS_LOG_ENCODING,
+    )
+
+
+def _cluster_domain(values: Any) -> str | None:
+    """``values.global.proxy.clusterDomain`` of an IstioOperator (values are not typed by the API)."""
+    node: Any = values
+    for key in ("global", "proxy", "clusterDomain"):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node.strip(".").lower() if isinstance(node, str) and node.strip(".") else None
