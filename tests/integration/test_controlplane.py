@@ -233,3 +233,49 @@ async def test_control_plane_restart_under_traffic_fails_no_request(mesh, tmp_pa
     await wait_until(
         lambda: all_synced(mesh["url"], 3), 20, "every sidecar SYNCED with the restarted control plane"
     )
+
+
+async def test_a_snapshot_the_sidecar_cannot_use_is_nacked_and_the_old_one_keeps_serving(
+    mesh, tmp_path: Path
+) -> None:
+    await wait_until(lambda: all_synced(mesh["url"], 3), 15, "every sidecar to be SYNCED")
+    # The client's sidecar fronts app port 7070 on a port something else already holds; that
+    # only matters once a Service selects the client and its snapshot gains the listener.
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    try:
+        restarted = Process(
+            tmp_path,
+            "client-2",
+            ["proxy", "--control-plane", mesh["url"], "--workload", "client", "--label", "app=client",
+             "--outbound-port", mesh["client"].rsplit(":", 1)[1].strip("/"), "--inbound", f"7070:{taken}"],
+        )  # fmt: skip
+        await mesh["sidecars"]["client"].stop()
+        mesh["sidecars"]["client"] = restarted
+        await restarted.start()
+        await wait_until(lambda: all_synced(mesh["url"], 3), 15, "the client to sync again")
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "client", "namespace": "default"},
+            "spec": {
+                "selector": {"app": "client"},
+                "ports": [{"name": "http", "port": 80, "targetPort": 7070}],
+            },
+        }
+        (mesh["config"] / "client.yaml").write_text(yaml.safe_dump(service))
+
+        async def nacked() -> bool:
+            rows = {row["workload"]: row for row in await proxy_status(mesh["url"])}
+            return rows["client"]["status"] == "NACKED"
+
+        await wait_until(nacked, 15, "the client's sidecar to refuse the snapshot")
+        rows = {row["workload"]: row for row in await proxy_status(mesh["url"])}
+        assert "listen" in rows["client"]["error"], rows["client"]
+        # It keeps serving the snapshot it had.
+        result = await run_load(mesh["client"], 100, concurrency=4, headers={"Host": "catalog"})
+        assert result.ok == 100
+    finally:
+        blocker.close()
