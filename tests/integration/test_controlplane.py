@@ -187,11 +187,19 @@ async def test_every_sidecar_syncs_and_the_split_follows_the_yaml(mesh) -> None:
     assert abs(result.share("v2") - 0.10) <= 0.03, result.bodies
 
     # Shift to 0/100 by editing the file while load runs: no request may fail.
+    before = {row["workload"]: row["version"] for row in await proxy_status(mesh["url"])}
     load = asyncio.create_task(run_load(mesh["client"], 3000, concurrency=16, headers=headers))
     await wait_until(lambda: sum(b.requests for b in mesh["backends"].values()) >= 2500, 30, "load under way")
     (mesh["config"] / "catalog.yaml").write_text(mesh_yaml(mesh["app_port"], 0))
     during = await load
     assert during.ok == 3000, (during.statuses, during.errors[:3])
+
+    async def client_on_new_version() -> bool:
+        rows = {row["workload"]: row for row in await proxy_status(mesh["url"])}
+        client = rows["client"]
+        return client["version"] != before["client"] and client["status"] == "SYNCED"
+
+    await wait_until(client_on_new_version, 15, "the client's sidecar to apply the edit")
     after = await run_load(mesh["client"], 2000, concurrency=16, headers=headers)
     assert after.bodies == {"v2": 2000}
     await wait_until(lambda: all_synced(mesh["url"], 3), 15, "every sidecar SYNCED on the new version")
@@ -229,9 +237,10 @@ async def test_control_plane_restart_under_traffic_fails_no_request(mesh, tmp_pa
     mesh["plane"] = plane
     result = await load
     assert result.ok == 6000, (result.statuses, result.errors[:3])
-    # The sidecars find the new control plane, register again and sync.
+    # The sidecars find the new control plane and register again; they keep the snapshots they
+    # have through its warm-up (so none is compiled from a half-filled registry), then sync.
     await wait_until(
-        lambda: all_synced(mesh["url"], 3), 20, "every sidecar SYNCED with the restarted control plane"
+        lambda: all_synced(mesh["url"], 3), 30, "every sidecar SYNCED with the restarted control plane"
     )
 
 

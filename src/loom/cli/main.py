@@ -100,20 +100,41 @@ def _check_snapshot(config: Path) -> None:
 
 @app.command()
 def controlplane(
-    config_dir: Path = typer.Option(..., "--config-dir", help="The folder of YAML that is the store."),
+    config_dir: Path | None = typer.Option(
+        None, "--config-dir", help="The folder of YAML that is the store."
+    ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="etcd://HOST:PORT[,HOST:PORT...][/ROOT]: keep the resources in etcd, shared by replicas.",
+    ),
     address: str = typer.Option("127.0.0.1", "--address"),
     port: int = typer.Option(15010, "--port"),
     ready_file: Path | None = typer.Option(None, "--ready-file", help="Write the bound port here (JSON)."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
-    """Serve the mesh API and push every sidecar its snapshot (the folder is watched)."""
+    """Serve the mesh API and push every sidecar its snapshot (the store is watched)."""
+    if (config_dir is None) == (store is None):
+        err.print("[red]error:[/] give either --config-dir DIR or --store etcd://HOST:PORT (one of them)")
+        raise typer.Exit(2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from loom.controlplane.main import ConfigRefused, run
+    from loom.controlplane.etcd_store import BadStoreURL, parse_store_url
+    from loom.controlplane.main import ConfigRefused, StoreUnavailable, run
 
+    if store is not None:
+        try:
+            parse_store_url(store)
+        except BadStoreURL as exc:
+            err.print(f"[red]error:[/] --store {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    where = store if store is not None else config_dir
     try:
-        run(config_dir, address, port, ready_file)
+        run(config_dir, address, port, ready_file, store_url=store)
     except ConfigRefused as exc:
-        err.print(f"[red]error:[/] {config_dir} does not load:\n{exc}", highlight=False)
+        err.print(f"[red]error:[/] {where} does not load:\n{exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except StoreUnavailable as exc:
+        err.print(f"[red]error:[/] cannot read the store {exc}", highlight=False)
         raise typer.Exit(2) from None
     except OSError as exc:
         err.print(f"[red]error:[/] cannot listen: {exc}", highlight=False)

@@ -1,4 +1,5 @@
-"""``loom controlplane --config-dir DIR``: serve the mesh API and push snapshots to sidecars."""
+"""``loom controlplane --config-dir DIR`` (or ``--store etcd://HOST:PORT``): serve the mesh API
+and push snapshots to sidecars."""
 
 from __future__ import annotations
 
@@ -10,31 +11,82 @@ from pathlib import Path
 
 from aiohttp import web
 
+from loom.controlplane.etcd_client import EtcdError
+from loom.controlplane.etcd_store import EtcdStore
 from loom.controlplane.push import PushEngine
 from loom.controlplane.registry import WorkloadRegistry
 from loom.controlplane.server import ControlPlane
-from loom.controlplane.store import FileStore
+from loom.controlplane.store import FileStore, Store
 
 log = logging.getLogger("loom.controlplane")
 
+SHUTDOWN_SECONDS = 2.0
+"""How long a stopping control plane lets requests in flight finish: a sidecar's watch (a long
+poll) is cut after that, and the sidecar finds another replica or retries."""
+
 
 class ConfigRefused(Exception):
-    """The configuration folder does not load; nothing to serve."""
+    """The store's configuration does not load; nothing to serve."""
 
 
-async def serve(config_dir: Path, address: str, port: int, ready_file: Path | None = None) -> None:
+class StoreUnavailable(Exception):
+    """The store cannot be read (e.g. etcd cannot be reached)."""
+
+
+def make_store(config_dir: Path | None, store_url: str | None, push: PushEngine) -> Store:
+    """The folder store, or the one a ``--store`` URL names (``etcd://...``)."""
+    if store_url is not None:
+        return EtcdStore(store_url, push.set_resources)
+    if config_dir is None:
+        raise ValueError("either a configuration folder or a store URL is needed")
+    return FileStore(config_dir, push.set_resources)
+
+
+async def serve(
+    config_dir: Path | None,
+    address: str,
+    port: int,
+    ready_file: Path | None = None,
+    store_url: str | None = None,
+) -> None:
     registry = WorkloadRegistry()
     push = PushEngine(registry)
-    store = FileStore(config_dir, push.set_resources)
-    if not store.load():
+    store = make_store(config_dir, store_url, push)
+    try:
+        await _serve_store(store, registry, push, address, port, ready_file)
+    finally:
+        await store.close()
+
+
+async def _serve_store(
+    store: Store,
+    registry: WorkloadRegistry,
+    push: PushEngine,
+    address: str,
+    port: int,
+    ready_file: Path | None,
+) -> None:
+    try:
+        loaded = await store.open()
+    except (EtcdError, OSError) as exc:
+        raise StoreUnavailable(f"{store.describe()}: {exc}") from exc
+    if not loaded:
         raise ConfigRefused(store.last_error or "the configuration does not load")
-    plane = ControlPlane(store, registry, push)
-    runner = web.AppRunner(plane.app(), access_log=None, handle_signals=False)
+    plane = ControlPlane(store, registry, push)  # type: ignore[arg-type]
+    runner = web.AppRunner(
+        plane.app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
+    )
     await runner.setup()
     site = web.TCPSite(runner, address, port, reuse_address=True)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    log.info("control plane serving %d resources on %s:%d", len(store.resources), address, bound)
+    log.info(
+        "control plane serving %d resources from %s on %s:%d",
+        len(store.resources),
+        store.describe(),
+        address,
+        bound,
+    )
     if ready_file is not None:
         tmp = ready_file.with_name(ready_file.name + ".tmp")
         tmp.write_text(json.dumps({"port": bound}))
@@ -47,13 +99,21 @@ async def serve(config_dir: Path, address: str, port: int, ready_file: Path | No
     await stop.wait()
     for task in background:
         task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
     await runner.cleanup()
 
 
-def run(config_dir: Path, address: str, port: int, ready_file: Path | None = None) -> None:
+def run(
+    config_dir: Path | None,
+    address: str,
+    port: int,
+    ready_file: Path | None = None,
+    store_url: str | None = None,
+) -> None:
+    main = serve(config_dir, address, port, ready_file, store_url)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(serve(config_dir, address, port, ready_file))
+        asyncio.run(main)
     else:
-        uvloop.run(serve(config_dir, address, port, ready_file))
+        uvloop.run(main)

@@ -26,6 +26,9 @@ from loom.snapshot import snapshot_to_builtins
 log = logging.getLogger("loom.controlplane")
 
 DEBOUNCE_SECONDS = 0.1
+WARMUP_SECONDS = 10.0
+"""After a restart, how long sidecars that already run a snapshot keep it while the others
+re-register: longer than the agents' longest reconnect backoff (5 s, jittered up to 7.5 s)."""
 
 Key = tuple[str, str]
 
@@ -33,19 +36,21 @@ Key = tuple[str, str]
 @dataclass(slots=True)
 class ProxyState:
     key: Key
-    version: int = 0
+    version: str = ""
+    """``<epoch>.<n>``: unique across control-plane restarts, so a sidecar that still holds a
+    version from before a restart never mistakes a new snapshot for the one it has."""
     payload: bytes = b""
     """``{"version": ..., "snapshot": {...}}`` as sent to the proxy."""
     digest: bytes = b""
-    acked: int = 0
-    nacked: int = 0
+    acked: str = ""
+    nacked: str = ""
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def sync(self) -> str:
-        if self.nacked == self.version:
+        if self.nacked and self.nacked == self.version:
             return "NACKED"
         return "SYNCED" if self.acked == self.version else "STALE"
 
@@ -56,6 +61,7 @@ class PushEngine:
         registry: WorkloadRegistry,
         *,
         debounce: float = DEBOUNCE_SECONDS,
+        warmup: float = WARMUP_SECONDS,
         compile_fn: Callable[..., object] = compile_snapshot,
     ) -> None:
         self.registry = registry
@@ -65,6 +71,11 @@ class PushEngine:
         self.proxies: dict[Key, ProxyState] = {}
         self.generation = 0
         """Counts versions handed out, across proxies: a new version is always a new number."""
+        self.epoch = format(int(time.time() * 1000), "x")
+        self.warm_at = registry.clock() + warmup
+        """Until then, a sidecar holding a snapshot from before this start is not sent a new one:
+        the registry is still filling up, and a snapshot missing its peers' endpoints would
+        send its traffic nowhere."""
         self.last_compile_seconds = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._compiled = asyncio.Event()
@@ -112,10 +123,10 @@ class PushEngine:
             if digest == state.digest:
                 continue
             self.generation += 1
-            state.version = self.generation
+            state.version = f"{self.epoch}.{self.generation}"
             state.digest = digest
-            body["version"] = str(state.version)
-            state.payload = msgspec.json.encode({"version": str(state.version), "snapshot": body})
+            body["version"] = state.version
+            state.payload = msgspec.json.encode({"version": state.version, "snapshot": body})
             state.warnings = [str(w) for w in compiled.warnings]  # type: ignore[attr-defined]
             state.changed.set()
             state.changed = asyncio.Event()
@@ -134,6 +145,13 @@ class PushEngine:
 
     async def wait_for_change(self, key: Key, known_version: str, wait: float) -> ProxyState | None:
         """The proxy's state once its version differs from ``known_version`` (None on timeout)."""
+        warming = self.warm_at - self.registry.clock()
+        if warming > 0 and known_version and not known_version.startswith(self.epoch + "."):
+            if wait < warming:
+                await asyncio.sleep(wait)
+                return None
+            await asyncio.sleep(warming)
+            wait -= warming
         state = self.proxies.get(key)
         if state is None:
             # Registered a moment ago: its first snapshot comes with the next (debounced) compile.
@@ -145,7 +163,7 @@ class PushEngine:
             state = self.proxies.get(key)
             if state is None:
                 return None
-        if state.version and str(state.version) != known_version:
+        if state.version and state.version != known_version:
             return state
         event = state.changed
         try:
@@ -154,21 +172,21 @@ class PushEngine:
         except TimeoutError:
             return None
         state = self.proxies.get(key)
-        return state if state is not None and str(state.version) != known_version else None
+        return state if state is not None and state.version != known_version else None
 
-    def acknowledge(self, key: Key, version: int, error: str | None) -> bool:
+    def acknowledge(self, key: Key, version: str, error: str | None) -> bool:
         state = self.proxies.get(key)
         if state is None:
             return False
         if error is None:
             state.acked = version
             if state.nacked == version:
-                state.nacked = 0
+                state.nacked = ""
             state.error = None
         else:
             state.nacked = version
             state.error = error
-            log.warning("proxy %s/%s refused version %d: %s", *key, version, error)
+            log.warning("proxy %s/%s refused version %s: %s", *key, version, error)
         return True
 
     def status(self) -> list[dict[str, object]]:
@@ -180,8 +198,8 @@ class PushEngine:
                 {
                     "namespace": key[0],
                     "workload": key[1],
-                    "version": str(state.version),
-                    "acked": str(state.acked),
+                    "version": state.version,
+                    "acked": state.acked,
                     "status": state.sync,
                     "error": state.error,
                     "last_seen_seconds_ago": None if last_seen is None else round(now - last_seen, 1),

@@ -7,7 +7,8 @@ GET    /v1/proxies/{namespace}/{name}/snapshot?version=V&wait=S
        else 304 after S seconds (a blocking query: the watch)
 POST   /v1/proxies/{namespace}/{name}/ack     {"version": N, "error": null | "why"}: ACK / NACK
 GET    /v1/proxy-status                       every proxy: version, SYNCED / STALE / NACKED
-GET    /v1/resources                          what the store holds
+GET    /v1/resources, POST /v1/resources, DELETE /v1/resources/{kind}/{namespace}/{name},
+GET    /v1/workloads                          the store's resources and the registry: resources_api
 GET    /healthz
 """
 
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from loom.controlplane.push import PushEngine
 from loom.controlplane.registry import WorkloadRegistry
+from loom.controlplane.resources_api import add_resource_routes
 from loom.controlplane.store import FileStore
 from loom.controlplane.workloads import SidecarPorts, Workload
 
@@ -41,7 +43,7 @@ class ControlPlane:
         app.router.add_get("/v1/proxies/{namespace}/{name}/snapshot", self.snapshot)
         app.router.add_post("/v1/proxies/{namespace}/{name}/ack", self.ack)
         app.router.add_get("/v1/proxy-status", self.proxy_status)
-        app.router.add_get("/v1/resources", self.list_resources)
+        add_resource_routes(app, self)
         app.router.add_get("/healthz", self.healthz)
         return app
 
@@ -86,7 +88,7 @@ class ControlPlane:
         self.registry.seen(key)
         try:
             body = await request.json()
-            version = int(body["version"])
+            version = str(body["version"])
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, f"invalid acknowledgement: {exc}")
         if not self.push.acknowledge(key, version, body.get("error")):
@@ -95,20 +97,6 @@ class ControlPlane:
 
     async def proxy_status(self, request: web.Request) -> web.Response:
         return web.json_response(self.push.status())
-
-    async def list_resources(self, request: web.Request) -> web.Response:
-        rows = [
-            {
-                "kind": r.kind,
-                "namespace": r.namespace,
-                "name": r.name,
-                "file": r.source.file,
-                "line": r.source.line,
-            }
-            for r in self.push.resources
-        ]
-        body = {"resources": rows, "last_error": self.store.last_error if self.store else None}
-        return web.json_response(body)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

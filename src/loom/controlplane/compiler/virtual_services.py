@@ -72,13 +72,15 @@ PROXY_SCHEME = "http"
 def virtual_service_routes(comp: Compilation, entry: VirtualServiceEntry, port: int) -> list[Route]:
     routes = []
     for i, rule in enumerate(entry.spec.http):
-        route = _rule(comp, entry.resource, rule, f"spec.http[{i}]", port)
+        route = _rule(comp, entry.resource, rule, f"spec.http[{i}]", port, i)
         if route is not None:
             routes.append(route)
     return routes
 
 
-def _rule(comp: Compilation, resource: Resource, rule: HTTPRoute, path: str, port: int) -> Route | None:
+def _rule(
+    comp: Compilation, resource: Resource, rule: HTTPRoute, path: str, port: int, index: int
+) -> Route | None:
     warnings = comp.warnings
     if rule.delegate is not None:
         warnings.add(
@@ -92,7 +94,9 @@ def _rule(comp: Compilation, resource: Resource, rule: HTTPRoute, path: str, por
         warnings.add("corsPolicy is not supported; ignored", resource, f"{path}.corsPolicy")
     request_headers, response_headers = _headers(rule.headers, resource, f"{path}.headers", comp)
     common = {
-        "name": rule.name or "",
+        # Unnamed rules are named like HTTPRoute rules (``<namespace>.<name>.<rule index>``), so an
+        # access log line or ``loom explain`` can point at the rule.
+        "name": rule.name or f"{resource.namespace}.{resource.name}.{index}",
         "matches": matches,
         "fault": _fault(comp, resource, rule, f"{path}.fault"),
     }

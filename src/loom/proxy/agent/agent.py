@@ -133,7 +133,7 @@ class Agent:
         return snapshot
 
     async def _acknowledge(self, version: str, error: str | None) -> None:
-        body = json.dumps({"version": int(version), "error": error}).encode()
+        body = json.dumps({"version": version, "error": error}).encode()
         await call(self.url, "POST", self._path + "/ack", body)
 
     def _connected(self) -> None:
