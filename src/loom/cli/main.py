@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from loom import __version__
+from loom.cli import explain, resources
 from loom.snapshot import SnapshotError, load_snapshot
 
 app = typer.Typer(
@@ -213,6 +214,11 @@ def analyze_command(
     typer.echo(render.summary(report), err=True)
     raise typer.Exit(1 if report.fails(threshold) else 0)
 
+
+app.command("explain")(explain.explain)
+app.command("apply")(resources.apply)
+app.command("get")(resources.get)
+app.command("delete")(resources.delete)
 
 if __name__ == "__main__":
     app()
