@@ -264,3 +264,31 @@ async def test_the_operators_own_files_are_not_written(mesh) -> None:
     code, _, err = await loom("delete", "dr", "catalog", "-n", "default", "--control-plane", url)
     assert code == 1 and "remove it from that file" in err
     assert own.read_text() == text and not (mesh["config"] / "applied").exists()
+
+
+async def test_loom_apply_shifts_90_10_then_0_100_under_load_without_a_failure(mesh) -> None:
+    url, headers = mesh["url"], {"Host": "catalog"}
+    await wait_until(lambda: client_version(url), 15, "the client sidecar to sync")
+    vs = mesh["tmp"] / "canary.yaml"
+
+    vs.write_text(virtual_service(90, 10))
+    before = await client_version(url)
+    code, _, err = await loom("apply", "-f", str(vs), "--control-plane", url)
+    assert code == 0, err
+    ninety_ten = await synced_version_other_than(url, before)
+    split = await run_load(mesh["client"], 2000, concurrency=16, headers=headers)
+    assert split.ok == 2000, (split.statuses, split.errors[:3])
+    assert abs(split.share("v2") - 0.10) <= 0.03, split.bodies
+
+    load = asyncio.create_task(run_load(mesh["client"], 20_000, concurrency=16, headers=headers))
+    await wait_until(lambda: sum(b.requests for b in mesh["backends"].values()) >= 3000, 30, "load under way")
+    vs.write_text(virtual_service(0, 100))
+    code, _, err = await loom("apply", "-f", str(vs), "--control-plane", url)
+    assert code == 0, err
+    await synced_version_other_than(url, ninety_ten)
+    assert not load.done(), "the shift must happen while the load runs"
+    during = await load
+    assert during.ok == 20_000, (during.statuses, during.errors[:3])
+    assert during.bodies["v1"] > 0 and during.bodies["v2"] > 0
+    after = await run_load(mesh["client"], 2000, concurrency=16, headers=headers)
+    assert after.bodies == {"v2": 2000}, after.bodies
