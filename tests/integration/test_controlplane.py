@@ -164,7 +164,7 @@ async def mesh(tmp_path: Path):
     yield state
     for sidecar in sidecars.values():
         assert await sidecar.stop() == 0, sidecar.log.read_text()
-    plane.kill()
+    state["plane"].kill()  # the restart test replaces it
     for backend in backends.values():
         await backend.stop()
 

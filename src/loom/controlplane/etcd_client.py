@@ -232,11 +232,15 @@ class EtcdClient:
         ``EtcdCompacted`` when etcd no longer has the revisions asked for."""
         next_revision = start_revision
         backoff = Backoff()
+        lost = False
         while True:
             endpoint = self.endpoints[self._current]
             answered = False
             try:
                 async for revision, events in self._watch_once(endpoint, prefix, next_revision):
+                    if lost:
+                        log.info("etcd watch on %s resumed from revision %d", endpoint, next_revision)
+                        lost = False
                     answered = True
                     backoff.reset()
                     next_revision = max(next_revision, revision + 1)
@@ -249,7 +253,10 @@ class EtcdClient:
                 if answered and isinstance(exc, TimeoutError):
                     log.debug("etcd watch idle for %.0fs: opening it again", self.watch_idle)
                     continue
-                log.warning("etcd watch on %s lost (%s); reconnecting", endpoint, exc or type(exc).__name__)
+                # Said once per outage; the last good configuration stays in force meanwhile.
+                report = log.debug if lost else log.warning
+                report("etcd watch on %s lost (%s); reconnecting", endpoint, exc or type(exc).__name__)
+                lost = True
                 self._rotate(endpoint)
             await asyncio.sleep(backoff.next())
 

@@ -12,7 +12,7 @@ set stays in force; at start, nothing good means the control plane does not star
 
 ``apply(yaml_text)`` writes every document of a text in one transaction, ``delete`` removes one
 key; both only write to etcd, and the change takes effect through the watch, on every replica
-alike.
+alike. ``sources`` (key → YAML text) gives the documents in force, as the folder store does.
 """
 
 from __future__ import annotations
@@ -23,16 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loom.api import LoadProblem, Resource, load_text
-from loom.api.documents import split
 from loom.controlplane.etcd_client import Backoff, EtcdClient, EtcdCompacted, EtcdError, Event, KeyValue
-from loom.controlplane.store import ApplyRefused
+from loom.controlplane.store import APPLY_SOURCE, one_per_document
 
 log = logging.getLogger("loom.controlplane")
 
 SCHEME = "etcd://"
 DEFAULT_PORT = 2379
 DEFAULT_ROOT = "/loom"
-APPLY_SOURCE = "<apply>"
 
 
 class BadStoreURL(ValueError):
@@ -96,6 +94,7 @@ class _Entry:
     """One key as last read: its resource, or the problems that kept it from loading."""
 
     mod_revision: int
+    text: str
     resource: Resource | None
     problems: tuple[LoadProblem, ...]
 
@@ -113,6 +112,9 @@ class EtcdStore:
         self.client = client or EtcdClient(self.location.endpoints)
         self.resources: list[Resource] = []
         self.last_error: str | None = None
+        self.sources: dict[str, str] = {}
+        """Key → YAML text of the resources in force: enough for a client to load exactly the
+        same resources, key:line included (``GET /v1/resources?sources=1``)."""
         self.revision = 0
         """The etcd revision the entries reflect."""
         self._entries: dict[str, _Entry] = {}
@@ -149,11 +151,13 @@ class EtcdStore:
 
     async def _read_all(self) -> None:
         found = await self.client.get_prefix(self.location.prefix)
-        entries = {}
+        entries: dict[str, _Entry] = {}
         for kv in found.kvs:
             old = self._entries.get(kv.key)
-            same = old is not None and old.mod_revision == kv.mod_revision
-            entries[kv.key] = old if same else self._entry(kv)  # type: ignore[assignment]
+            if old is not None and old.mod_revision == kv.mod_revision:
+                entries[kv.key] = old  # unchanged: not loaded again
+            else:
+                entries[kv.key] = self._entry(kv)
         self._entries = entries
         self.revision = found.revision
 
@@ -167,7 +171,8 @@ class EtcdStore:
 
     def _entry(self, kv: KeyValue) -> _Entry:
         resource, problems = self.load_value(kv.key, kv.value)
-        return _Entry(kv.mod_revision, resource, tuple(problems))
+        text = kv.value.decode("utf-8-sig", "replace")
+        return _Entry(kv.mod_revision, text, resource, tuple(problems))
 
     def load_value(self, key: str, value: bytes) -> tuple[Resource | None, list[LoadProblem]]:
         """One key's resource, or why it does not load."""
@@ -218,60 +223,20 @@ class EtcdStore:
             return False
         self.last_error = None
         self.resources = [e.resource for key in keys if (e := self._entries[key]).resource is not None]
+        self.sources = {key: self._entries[key].text for key in keys}
         self.on_change(self.resources)
         return True
 
     # writing -----------------------------------------------------------------------------
 
     async def apply(self, yaml_text: str, source_name: str = APPLY_SOURCE) -> list[Resource]:
-        """Write every resource of ``yaml_text`` under its key, in one transaction. Nothing is
-        written if any document does not load (``ApplyRefused``, with file:line problems)."""
-        result = load_text(yaml_text, source_name)
-        if result.problems:
-            raise ApplyRefused(result.problems)
-        writes: dict[str, str] = {}
-        written: list[Resource] = []
-        problems: list[LoadProblem] = []
-        for chunk in split(yaml_text):
-            lines = list(chunk.lines)
-            first = chunk.first_line
-            if lines and lines[0].strip() == "---":
-                lines, first = lines[1:], first + 1
-            document = "\n".join(lines) + "\n"
-            one = load_text(document, source_name)
-            if not one.resources:
-                continue  # an empty document
-            resource = one.resources[0]
-            ref = f"{resource.kind} {resource.namespace}/{resource.name}"
-            line = first + resource.source.line - 1
-            if len(one.resources) > 1:
-                problems.append(
-                    _problem(source_name, line, ref, "several documents without `---` between them",
-                             "start each document with a `---` line")
-                )  # fmt: skip
-                continue
-            bad = [part for part in (resource.namespace, resource.name) if "/" in part]
-            if bad:
-                message = f"{bad[0]!r} contains '/'"
-                problems.append(_problem(source_name, line, ref, message, "remove the '/'"))
-                continue
-            key = self.location.key(resource.kind, resource.namespace, resource.name)
-            if key in writes:
-                problems.append(
-                    _problem(source_name, line, ref, "this resource appears twice in the text",
-                             "keep one of the two documents")
-                )  # fmt: skip
-                continue
-            writes[key] = document
-            written.append(resource)
-        if problems:
-            raise ApplyRefused(problems)
-        if not writes:
-            hint = "give one or more YAML documents"
-            raise ApplyRefused([_problem(source_name, 0, None, "no resource in the text", hint)])
-        await self.client.put_many(writes)
-        log.info("applied %s", ", ".join(f"{r.kind} {r.namespace}/{r.name}" for r in written))
-        return written
+        """Write every resource of ``yaml_text`` under its key (the document as written, comments
+        included), in one transaction. Nothing is written if any document does not load
+        (``ApplyRefused``, with file:line problems)."""
+        found = one_per_document(yaml_text, source_name)
+        await self.client.put_many({self.location.key(*r.key): text for r, text in found})
+        log.info("applied %s", ", ".join(r.ref for r, _ in found))
+        return [r for r, _ in found]
 
     async def delete(self, kind: str, namespace: str, name: str) -> bool:
         deleted = await self.client.delete(self.location.key(kind, namespace, name))

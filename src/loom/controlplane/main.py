@@ -72,7 +72,7 @@ async def _serve_store(
         raise StoreUnavailable(f"{store.describe()}: {exc}") from exc
     if not loaded:
         raise ConfigRefused(store.last_error or "the configuration does not load")
-    plane = ControlPlane(store, registry, push)  # type: ignore[arg-type]
+    plane = ControlPlane(store, registry, push)
     runner = web.AppRunner(
         plane.app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
     )

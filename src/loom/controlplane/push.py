@@ -9,19 +9,16 @@ refuse it with the reason (NACK); `status()` reports SYNCED / STALE / NACKED per
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import msgspec
-
 from loom.api import Resource
 from loom.controlplane.compiler import MeshInputs, compile_snapshot
+from loom.controlplane.payloads import EMPTY as EMPTY_PAYLOAD
+from loom.controlplane.payloads import Payload, PayloadEncoder
 from loom.controlplane.registry import WorkloadRegistry
-from loom.snapshot import snapshot_to_builtins
 
 log = logging.getLogger("loom.controlplane")
 
@@ -39,8 +36,9 @@ class ProxyState:
     version: str = ""
     """``<epoch>.<n>``: unique across control-plane restarts, so a sidecar that still holds a
     version from before a restart never mistakes a new snapshot for the one it has."""
-    payload: bytes = b""
-    """``{"version": ..., "snapshot": {...}}`` as sent to the proxy."""
+    payload: Payload = EMPTY_PAYLOAD
+    """``{"version": ..., "snapshot": {...}}`` as sent to the proxy (in chunks: the big ones are
+    shared with other proxies)."""
     digest: bytes = b""
     acked: str = ""
     nacked: str = ""
@@ -77,6 +75,8 @@ class PushEngine:
         the registry is still filling up, and a snapshot missing its peers' endpoints would
         send its traffic nowhere."""
         self.last_compile_seconds = 0.0
+        self._interned: dict[bytes, bytes] = {}
+        """The encoded runs the proxies' payloads share, by digest (see ``loom.controlplane.payloads``)."""
         self._timer: asyncio.TimerHandle | None = None
         self._compiled = asyncio.Event()
         """Set (and replaced) after every recompile: first watches wait on it."""
@@ -103,8 +103,9 @@ class PushEngine:
         started = time.perf_counter()
         workloads = self.registry.workloads()
         inputs = MeshInputs.build(self.resources, workloads)
-        changed = 0
         live = set()
+        encoder = PayloadEncoder(self._interned)
+        changed = 0
         for workload in workloads:
             if workload.sidecar is None:
                 continue
@@ -117,16 +118,13 @@ class PushEngine:
             except Exception:  # a compiler bug must not stop the other proxies' pushes
                 log.exception("compiling the snapshot of %s/%s failed", *workload.key)
                 continue
-            snapshot = compiled.snapshot  # type: ignore[attr-defined]
-            body = snapshot_to_builtins(snapshot)
-            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()
-            if digest == state.digest:
+            encoded = encoder.encode(compiled.snapshot)  # type: ignore[attr-defined]
+            if encoded.digest == state.digest:
                 continue
             self.generation += 1
             state.version = f"{self.epoch}.{self.generation}"
-            state.digest = digest
-            body["version"] = state.version
-            state.payload = msgspec.json.encode({"version": state.version, "snapshot": body})
+            state.digest = encoded.digest
+            state.payload = encoded.payload(state.version)
             state.warnings = [str(w) for w in compiled.warnings]  # type: ignore[attr-defined]
             state.changed.set()
             state.changed = asyncio.Event()
@@ -134,11 +132,18 @@ class PushEngine:
         for key in list(self.proxies):
             if key not in live:
                 del self.proxies[key]
+        in_use = {id(chunk) for state in self.proxies.values() for chunk in state.payload.chunks}
+        self._interned = {d: data for d, data in encoder.interned.items() if id(data) in in_use}
         self.last_compile_seconds = time.perf_counter() - started
         self._compiled.set()
         self._compiled = asyncio.Event()
         if changed:
-            log.info("pushed new snapshots to %d of %d proxies", changed, len(live))
+            log.info(
+                "pushed new snapshots to %d of %d proxies in %.3f s",
+                changed,
+                len(live),
+                self.last_compile_seconds,
+            )
         return changed
 
     # the watch ---------------------------------------------------------------------------

@@ -20,10 +20,11 @@ from types import MappingProxyType
 
 from aiohttp import web
 
+from loom.controlplane.payloads import Payload
 from loom.controlplane.push import PushEngine
 from loom.controlplane.registry import WorkloadRegistry
 from loom.controlplane.resources_api import add_resource_routes
-from loom.controlplane.store import FileStore
+from loom.controlplane.store import Store
 from loom.controlplane.workloads import SidecarPorts, Workload
 
 MAX_WAIT = 60.0
@@ -31,7 +32,7 @@ EXPIRY_SECONDS = 1.0
 
 
 class ControlPlane:
-    def __init__(self, store: FileStore | None, registry: WorkloadRegistry, push: PushEngine) -> None:
+    def __init__(self, store: Store | None, registry: WorkloadRegistry, push: PushEngine) -> None:
         self.store = store
         self.registry = registry
         self.push = push
@@ -81,7 +82,7 @@ class ControlPlane:
             self.registry.seen(key)
             return web.Response(status=304)
         self.registry.seen(key)
-        return web.Response(body=state.payload, content_type="application/json")
+        return await _send_payload(request, state.payload)
 
     async def ack(self, request: web.Request) -> web.Response:
         key = _key(request)
@@ -122,6 +123,20 @@ def workload_from_json(data: dict[str, object]) -> Workload:
         app_ports=tuple(int(p) for p in data.get("app_ports") or ()),  # type: ignore[attr-defined]
         sidecar=ports,
     )
+
+
+async def _send_payload(request: web.Request, payload: Payload) -> web.StreamResponse:
+    """Write a snapshot's chunks one after the other: the big ones are shared by many proxies'
+    payloads, and a thousand watches answered at once must not each make a copy of them."""
+    if len(payload.chunks) == 1:
+        return web.Response(body=payload.chunks[0], content_type="application/json")
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = payload.size
+    await response.prepare(request)
+    for chunk in payload.chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 def _key(request: web.Request) -> tuple[str, str]:
