@@ -33,7 +33,7 @@ CASES = [
     ("query-regex", {"query_params": {"q": {"regex": ")"}}}, f"{R2}.query_params['q'].regex",
      "invalid regex"),
     ("lookahead", {"path": {"regex": "/(?!admin).*"}}, f"{R2}.path.regex", "RE2"),
-    ("backreference", {"path": {"regex": r"/(a+)/\1"}}, f"{R2}.path.regex", "backreferences"),
+    ("backreference", {"path": {"regex": r"/(a+)/\1"}}, f"{R2}.path.regex", "backreference"),
     ("header-name", {"headers": {"bad header": {}}}, f"{R2}.headers['bad header']", "header name"),
 ]  # fmt: skip
 

@@ -15,7 +15,6 @@ query parameters).
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 
 from loom.analyze.context import Context
@@ -24,33 +23,20 @@ from loom.api import Resource
 from loom.api.resources.gateway import HTTPRouteSpec
 from loom.api.resources.istio_networking import HTTPMatchRequest, VirtualServiceSpec
 from loom.api.resources.values import StringMatch
+from loom.snapshot.regex import syntax_error, unsupported_construct
 
 INVALID_REGEX = Code("LM0801", Level.ERROR, "regex is invalid or uses constructs RE2 does not support")
 CODES = (INVALID_REGEX,)
 
-try:  # the parser behind ``re``; without it only the compile check runs
-    from re import _constants as _sre_constants
-    from re import _parser as _sre_parser
-except ImportError:  # pragma: no cover
-    _sre_constants = _sre_parser = None  # type: ignore[assignment]
-
-_NOT_RE2: dict[object, tuple[str, str]] = {}
-if _sre_constants is not None:
-    for _name, _what, _instead in (
-        ("ASSERT", "lookahead or lookbehind", "match the surrounding text instead, or split the rule"),
-        (
-            "ASSERT_NOT",
-            "negative lookahead or lookbehind",
-            "list what to match instead, or add a rule before",
-        ),
-        ("GROUPREF", "a backreference", "spell out the alternatives"),
-        ("GROUPREF_EXISTS", "a conditional group", "use an alternation (a|b)"),
-        ("ATOMIC_GROUP", "an atomic group", "use a plain group (...)"),
-        ("POSSESSIVE_REPEAT", "a possessive repeat", "use a plain repeat (*, +, ?)"),
-    ):
-        _op = getattr(_sre_constants, _name, None)
-        if _op is not None:
-            _NOT_RE2[_op] = (_what, _instead)
+# How to do without each construct RE2 lacks (keyed as loom.snapshot.regex names them).
+_INSTEAD: dict[str, str] = {
+    "lookahead or lookbehind": "match the surrounding text instead, or split the rule",
+    "negative lookahead or lookbehind": "list what to match instead, or add a rule before",
+    "a backreference": "spell out the alternatives",
+    "a conditional group": "use an alternation (a|b)",
+    "an atomic group": "use a plain group (...)",
+    "a possessive repeat": "use a plain repeat (*, +, ?)",
+}
 
 
 def run(ctx: Context) -> Iterator[Finding]:
@@ -111,38 +97,16 @@ def _key(key: str) -> str:
 
 def problem(pattern: str) -> tuple[str, str] | None:
     """Why the proxy cannot honour ``pattern`` and what to do instead, or None when it can."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            re.compile(pattern)
-    except re.error as exc:
-        return f"is not a valid regular expression ({exc})", "correct the expression (RE2 syntax)"
-    if _sre_parser is None:  # pragma: no cover
+    error = syntax_error(pattern)
+    if error is not None:
+        return f"is not a valid regular expression ({error})", "correct the expression (RE2 syntax)"
+    what = unsupported_construct(pattern)
+    if what is None:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        found = _walk(_sre_parser.parse(pattern))
-    if found is None:
-        return None
-    what, instead = found
     return (
         f"uses {what}, which RE2 (Istio's regex engine) does not support",
-        f"rewrite it without {what}: {instead}",
+        f"rewrite it without {what}: {_INSTEAD.get(what, 'use a construct RE2 supports')}",
     )
-
-
-def _walk(node: object) -> tuple[str, str] | None:
-    if isinstance(node, _sre_parser.SubPattern):
-        for op, arg in node.data:
-            found = _NOT_RE2.get(op) or _walk(arg)
-            if found is not None:
-                return found
-    elif isinstance(node, tuple | list):
-        for item in node:
-            found = _walk(item)
-            if found is not None:
-                return found
-    return None
 
 
 def _check(resource: Resource, path: str, pattern: str) -> Iterator[Finding]:

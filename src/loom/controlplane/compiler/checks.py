@@ -9,60 +9,9 @@ from __future__ import annotations
 
 import re
 
-try:  # the parser is internal to ``re``; without it only the syntax check runs
-    from re import _constants as _sre_constants
-    from re import _parser as _sre_parser
-except ImportError:  # pragma: no cover
-    _sre_parser = None
-    _sre_constants = None
-
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
 _AUTHORITY = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^\s/?#@\[\]:]+)(?::(\d{1,5}))?")
-
-_NOT_RE2: dict[object, str] = {}
-if _sre_constants is not None:
-    for _name, _what in (
-        ("ASSERT", "lookahead/lookbehind"),
-        ("ASSERT_NOT", "negative lookahead/lookbehind"),
-        ("GROUPREF", "backreferences"),
-        ("GROUPREF_EXISTS", "conditional groups"),
-        ("ATOMIC_GROUP", "atomic groups"),
-        ("POSSESSIVE_REPEAT", "possessive repeats"),
-    ):
-        _op = getattr(_sre_constants, _name, None)
-        if _op is not None:
-            _NOT_RE2[_op] = _what
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Why ``pattern`` is not an RE2-compatible regex, or None when it is."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"invalid regex {pattern!r}: {exc}"
-    if _sre_parser is not None:
-        found = _walk(_sre_parser.parse(pattern))
-        if found is not None:
-            return f"regex {pattern!r} uses {found}, which RE2 (and so Istio) does not support"
-    return None
-
-
-def _walk(node: object) -> str | None:
-    if _sre_parser is not None and isinstance(node, _sre_parser.SubPattern):
-        for op, arg in node.data:
-            what = _NOT_RE2.get(op)
-            if what is not None:
-                return what
-            found = _walk(arg)
-            if found is not None:
-                return found
-    elif isinstance(node, tuple | list):
-        for item in node:
-            found = _walk(item)
-            if found is not None:
-                return found
-    return None
 
 
 def header_name_problem(name: str) -> str | None:

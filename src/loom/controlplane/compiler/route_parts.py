@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from loom.api import Resource
-from loom.controlplane.compiler.checks import header_name_problem, header_value_problem, regex_problem
+from loom.controlplane.compiler.checks import header_name_problem, header_value_problem
 from loom.controlplane.compiler.diagnostics import Warnings
 from loom.snapshot.model import HeaderOps, StringMatch
+from loom.snapshot.regex import regex_problem
 
 
 class Dropped(Exception):
