@@ -20,6 +20,8 @@ from loom.controlplane.store import FileStore, Store
 
 log = logging.getLogger("loom.controlplane")
 
+LISTEN_BACKLOG = 4096
+
 SHUTDOWN_SECONDS = 2.0
 """How long a stopping control plane lets requests in flight finish: a sidecar's watch (a long
 poll) is cut after that, and the sidecar finds another replica or retries."""
@@ -77,7 +79,9 @@ async def _serve_store(
         plane.app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
     )
     await runner.setup()
-    site = web.TCPSite(runner, address, port, reuse_address=True)
+    # Every sidecar re-watches right after a push: the default backlog (128) would drop most of
+    # a thousand simultaneous connects, each then waiting a full second to retry its SYN.
+    site = web.TCPSite(runner, address, port, reuse_address=True, backlog=LISTEN_BACKLOG)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     log.info(
