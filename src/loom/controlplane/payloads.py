@@ -18,6 +18,7 @@ have equal digests.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +26,24 @@ from typing import Any
 import msgspec
 
 from loom.snapshot import Snapshot
+from loom.snapshot.durations import Duration
 from loom.snapshot.durations import encode as encode_hook
 
-_encode = msgspec.json.Encoder(enc_hook=encode_hook).encode
+
+@functools.lru_cache(maxsize=4096)
+def _duration(seconds: float) -> Any:
+    return encode_hook(Duration(seconds))
+
+
+def _hook(value: Any) -> Any:
+    """``loom.snapshot``'s hook, remembering how each duration is written: a recompile writes the
+    same few durations (timeouts, intervals) tens of thousands of times."""
+    if isinstance(value, Duration):
+        return _duration(float(value))
+    return encode_hook(value)
+
+
+_encode = msgspec.json.Encoder(enc_hook=_hook).encode
 _FIELDS = tuple(
     (f.name, (b"," if i else b"") + _encode(f.encode_name) + b":")
     for i, f in enumerate(msgspec.structs.fields(Snapshot))
@@ -88,7 +104,7 @@ class Encoded:
 class _Run:
     """Consecutive list elements that several snapshots hold, encoded once."""
 
-    ids: tuple[int, ...]
+    elements: list[Any]
     data: bytes
     """The elements' JSON, comma-separated."""
     marked: bytes
@@ -142,16 +158,16 @@ class PayloadEncoder:
     def _list(self, value: list[Any], own: bytearray, parts: list[bytes | None], hasher: Any) -> bytearray:
         own += b"["
         hasher.update(b"[")
-        ids = tuple(map(id, value))
-        elements, end = self._elements, len(ids)
+        elements, end = self._elements, len(value)
         k, first = 0, True
         while k < end:
-            run = self._known_run(ids, k)
-            if run is None and ids[k] in elements:  # met before: start a run of what follows
+            ident = id(value[k])
+            run = self._known_run(value, k, ident)
+            if run is None and ident in elements:  # met before: start a run of what follows
                 j = k + 1
-                while j < end and ids[j] in elements:
+                while j < end and id(value[j]) in elements:
                     j += 1
-                run = self._new_run(value, ids[k:j])
+                run = self._new_run(value[k:j])
             if not first:
                 own += b","
             first = False
@@ -159,7 +175,7 @@ class PayloadEncoder:
                 hasher.update(run.marked)
                 parts += (bytes(own), run.data)
                 own = bytearray()
-                k += len(run.ids)
+                k += len(run.elements)
                 continue
             data, digest = self._element(value[k])
             own += data
@@ -169,25 +185,27 @@ class PayloadEncoder:
         hasher.update(b"]")
         return own
 
-    def _known_run(self, ids: tuple[int, ...], k: int) -> _Run | None:
-        for run in self._runs.get(ids[k], ()):
-            if ids[k : k + len(run.ids)] == run.ids:
+    def _known_run(self, value: list[Any], k: int, ident: int) -> _Run | None:
+        for run in self._runs.get(ident, ()):
+            # The same objects (list equality tries identity first, and these are the very
+            # objects of the run), in the same order.
+            if value[k : k + len(run.elements)] == run.elements:
                 return run
         return None
 
-    def _new_run(self, value: list[Any], ids: tuple[int, ...]) -> _Run:
+    def _new_run(self, elements: list[Any]) -> _Run:
         by_id = self._elements
-        encoded = [by_id[i] for i in ids]
+        encoded = [by_id[id(e)] for e in elements]
         marked = b"".join(_ELEMENT_MARK + digest for _, _, digest in encoded)
         digest = hashlib.sha256(marked).digest()
         data = self._interned_before.get(digest) or self.interned.get(digest)
         if data is None:
             data = b",".join(data for _, data, _ in encoded)
         self.interned[digest] = data
-        run = _Run(ids, data, marked)
-        starting = self._runs.setdefault(ids[0], [])
+        run = _Run(elements, data, marked)
+        starting = self._runs.setdefault(id(elements[0]), [])
         starting.append(run)
-        starting.sort(key=lambda r: -len(r.ids))
+        starting.sort(key=lambda r: -len(r.elements))
         return run
 
     def _element(self, element: Any) -> tuple[bytes, bytes]:
