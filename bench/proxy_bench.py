@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import loom, machine, nginx
+from harness.cp_report import current_section, update_results
 from harness.loadgen import build_openloop
 from harness.measure import Settings, TargetResult, measure_all
 from harness.processes import BenchError, pin_self
@@ -181,8 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = write(report, OUT)
     console.print(f"wrote {json_path} and {md_path}")
     if args.update_results:
-        (BENCH / "RESULTS.md").write_text(markdown(report))
-        console.print(f"updated {BENCH / 'RESULTS.md'}")
+        results = BENCH / "RESULTS.md"
+        control_plane = current_section(results)  # measured by controlplane_scale.py: keep it
+        results.write_text(markdown(report))
+        if control_plane is not None:
+            update_results(results, control_plane)
+        console.print(f"updated {results}")
     return 1 if failed else 0
 
 

@@ -311,12 +311,22 @@ def write(report: ScaleReport, out_dir: Path, command: str) -> tuple[Path, Path]
     return json_path, md_path
 
 
+_SECTION_PATTERN = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## (?!#)|\Z)", re.S | re.M)
+
+
+def current_section(results: Path) -> str | None:
+    """The "Control plane" section of RESULTS.md as it stands, if there is one."""
+    if not results.exists():
+        return None
+    found = _SECTION_PATTERN.search(results.read_text())
+    return found.group(0) if found else None
+
+
 def update_results(results: Path, section: str) -> None:
     """Replace (or append) the "Control plane" section of RESULTS.md; the rest stays as it is."""
     text = results.read_text() if results.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## (?!#)|\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
+    if _SECTION_PATTERN.search(text):
+        text = _SECTION_PATTERN.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + section
     results.write_text(text.rstrip("\n") + "\n")
