@@ -9,14 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.test_controlplane import APP_HOSTS, Process, free_port, proxy_status, shared_free_port
-from tests.support.backend import Backend
 from tests.support.load import run_load
+from tests.support.mesh import (
+    APP_HOSTS,
+    Mesh,
+    config_dir_plane,
+    destination_rule,
+    proxy_status,
+    running_mesh,
+    service,
+)
 from tests.support.proxy import wait_until
 
 CATALOG = "catalog.default.svc.cluster.local"
@@ -24,30 +32,7 @@ CATALOG = "catalog.default.svc.cluster.local"
 
 def base_yaml(app_port: int) -> str:
     """The operator's own file: the catalog Service and its subsets (no routing yet)."""
-    docs = [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "catalog", "namespace": "default"},
-            "spec": {
-                "selector": {"app": "catalog"},
-                "ports": [{"name": "http", "port": 80, "targetPort": app_port}],
-            },
-        },
-        {
-            "apiVersion": "networking.istio.io/v1beta1",
-            "kind": "DestinationRule",
-            "metadata": {"name": "catalog", "namespace": "default"},
-            "spec": {
-                "host": "catalog",
-                "subsets": [
-                    {"name": "v1", "labels": {"version": "v1"}},
-                    {"name": "v2", "labels": {"version": "v2"}},
-                ],
-            },
-        },
-    ]
-    return yaml.safe_dump_all(docs, sort_keys=False)
+    return yaml.safe_dump_all([service(app_port), destination_rule()], sort_keys=False)
 
 
 def virtual_service(v1: int, v2: int, subset2: str = "v2") -> str:
@@ -84,49 +69,9 @@ async def loom(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-async def mesh(tmp_path: Path):
-    app_port = shared_free_port(list(APP_HOSTS.values()))
-    backends = {}
-    for version, host in APP_HOSTS.items():
-        backends[version] = await Backend(version).start(host, app_port)
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "catalog.yaml").write_text(base_yaml(app_port))
-    plane = Process(tmp_path, "controlplane", ["controlplane", "--config-dir", str(config), "--port", "0"])
-    url = f"http://127.0.0.1:{(await plane.start())['port']}"
-    sidecars = {}
-    inbound = {}
-    for version, host in APP_HOSTS.items():
-        inbound[version] = free_port(host)
-        sidecars[version] = Process(
-            tmp_path,
-            f"catalog-{version}",
-            ["proxy", "--control-plane", url, "--workload", f"catalog-{version}", "--address", host,
-             "--label", "app=catalog", "--label", f"version={version}", "--service-account", "catalog",
-             "--outbound-port", str(free_port()), "--inbound", f"{app_port}:{inbound[version]}"],
-        )  # fmt: skip
-    client_port = free_port()
-    sidecars["client"] = Process(
-        tmp_path,
-        "client",
-        ["proxy", "--control-plane", url, "--workload", "client", "--label", "app=client",
-         "--outbound-port", str(client_port)],
-    )  # fmt: skip
-    for sidecar in sidecars.values():
-        await sidecar.start()
-    yield {
-        "url": url,
-        "config": config,
-        "tmp": tmp_path,
-        "client": f"http://127.0.0.1:{client_port}/",
-        "backends": backends,
-        "inbound": inbound,
-    }
-    for sidecar in sidecars.values():
-        assert await sidecar.stop() == 0, sidecar.log.read_text()
-    plane.kill()
-    for backend in backends.values():
-        await backend.stop()
+async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+    async with running_mesh(tmp_path, config_dir_plane(base_yaml)) as running:
+        yield running
 
 
 async def client_version(url: str) -> str | None:
@@ -151,22 +96,22 @@ async def synced_version_other_than(url: str, old: str | None) -> str:
 
 
 async def test_apply_get_explain_and_delete_reach_the_sidecars(mesh) -> None:
-    url = mesh["url"]
+    url = mesh.url
     await wait_until(lambda: client_version(url), 15, "the client sidecar to sync")
     before = await client_version(url)
     headers = {"Host": "catalog"}
-    assert (await run_load(mesh["client"], 200, concurrency=8, headers=headers)).bodies.keys() == {"v1", "v2"}
+    assert (await run_load(mesh.client, 200, concurrency=8, headers=headers)).bodies.keys() == {"v1", "v2"}
 
     # apply: everything to v2
-    vs = mesh["tmp"] / "catalog-vs.yaml"
+    vs = mesh.workdir / "catalog-vs.yaml"
     vs.write_text(virtual_service(0, 100))
     code, out, err = await loom("apply", "-f", str(vs), "--control-plane", url)
     assert code == 0, err
     assert "VirtualService default/catalog applied" in out
-    applied_file = mesh["config"] / "applied" / "virtualservice.default.catalog.yaml"
+    applied_file = mesh.config / "applied" / "virtualservice.default.catalog.yaml"
     assert applied_file.exists()
     first = await synced_version_other_than(url, before)
-    result = await run_load(mesh["client"], 300, concurrency=8, headers=headers)
+    result = await run_load(mesh.client, 300, concurrency=8, headers=headers)
     assert result.bodies == {"v2": 300}, result.bodies
 
     # get: the table, the YAML as written (comment included), JSON
@@ -204,7 +149,7 @@ async def test_apply_get_explain_and_delete_reach_the_sidecars(mesh) -> None:
     by_subset = {d["subset"]: d for d in explained["destinations"]}
     assert {s: d["percent"] for s, d in by_subset.items()} == {"v1": 75.0, "v2": 25.0}
     assert [(e["address"], e["port"], e["workload"]) for e in by_subset["v2"]["endpoints"]] == [
-        (APP_HOSTS["v2"], mesh["inbound"]["v2"], "catalog-v2")
+        (APP_HOSTS["v2"], mesh.inbound["v2"], "catalog-v2")
     ]
 
     # delete: gone from the store, from get, and from the sidecars' routes
@@ -217,35 +162,35 @@ async def test_apply_get_explain_and_delete_reach_the_sidecars(mesh) -> None:
     assert code == 1 and "no VirtualService 'catalog'" in err
     code, _, err = await loom("delete", "vs", "catalog", "--control-plane", url)
     assert code == 1 and "no VirtualService default/catalog" in err
-    assert (await run_load(mesh["client"], 200, concurrency=8, headers=headers)).bodies.keys() == {"v1", "v2"}
+    assert (await run_load(mesh.client, 200, concurrency=8, headers=headers)).bodies.keys() == {"v1", "v2"}
 
 
 async def test_yaml_that_does_not_load_is_refused_with_file_and_line(mesh) -> None:
-    url = mesh["url"]
+    url = mesh.url
     await wait_until(lambda: client_version(url), 15, "the client sidecar to sync")
     before = await client_version(url)
-    bad = mesh["tmp"] / "bad.yaml"
+    bad = mesh.workdir / "bad.yaml"
     bad.write_text(virtual_service(90, 10).replace("weight: 10", "wieght: 10"))
     code, _, err = await loom("apply", "-f", str(bad), "--control-plane", url)
     assert code == 1
     line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if "wieght" in text)
     assert f"{bad}:{line}" in err and "wieght" in err and "nothing was sent" in err
-    assert not (mesh["config"] / "applied").exists()
+    assert not (mesh.config / "applied").exists()
     code, _, _ = await loom("get", "vs", "catalog", "--control-plane", url)
     assert code == 1
     assert await client_version(url) == before
 
 
 async def test_an_analysis_error_is_refused_unless_forced(mesh) -> None:
-    url = mesh["url"]
+    url = mesh.url
     await wait_until(lambda: client_version(url), 15, "the client sidecar to sync")
     before = await client_version(url)
-    vs = mesh["tmp"] / "v3.yaml"
+    vs = mesh.workdir / "v3.yaml"
     vs.write_text(virtual_service(90, 10, subset2="v3"))
     code, out, err = await loom("apply", "-f", str(vs), "--control-plane", url)
     assert code == 1
     assert "Error [LM0101]" in err and 'subset "v3"' in err and "--force" in err
-    assert not (mesh["config"] / "applied").exists()
+    assert not (mesh.config / "applied").exists()
     assert await client_version(url) == before
 
     code, out, err = await loom("apply", "-f", str(vs), "--force", "--control-plane", url)
@@ -255,33 +200,33 @@ async def test_an_analysis_error_is_refused_unless_forced(mesh) -> None:
 
 
 async def test_the_operators_own_files_are_not_written(mesh) -> None:
-    url = mesh["url"]
-    own = mesh["config"] / "catalog.yaml"
+    url = mesh.url
+    own = mesh.config / "catalog.yaml"
     text = own.read_text()
     code, _, err = await loom("apply", "-f", str(own), "--control-plane", url)
     assert code == 1
     assert f"is defined in {own}:" in err and "edit that file" in err
     code, _, err = await loom("delete", "dr", "catalog", "-n", "default", "--control-plane", url)
     assert code == 1 and "remove it from that file" in err
-    assert own.read_text() == text and not (mesh["config"] / "applied").exists()
+    assert own.read_text() == text and not (mesh.config / "applied").exists()
 
 
 async def test_loom_apply_shifts_90_10_then_0_100_under_load_without_a_failure(mesh) -> None:
-    url, headers = mesh["url"], {"Host": "catalog"}
+    url, headers = mesh.url, {"Host": "catalog"}
     await wait_until(lambda: client_version(url), 15, "the client sidecar to sync")
-    vs = mesh["tmp"] / "canary.yaml"
+    vs = mesh.workdir / "canary.yaml"
 
     vs.write_text(virtual_service(90, 10))
     before = await client_version(url)
     code, _, err = await loom("apply", "-f", str(vs), "--control-plane", url)
     assert code == 0, err
     ninety_ten = await synced_version_other_than(url, before)
-    split = await run_load(mesh["client"], 2000, concurrency=16, headers=headers)
+    split = await run_load(mesh.client, 2000, concurrency=16, headers=headers)
     assert split.ok == 2000, (split.statuses, split.errors[:3])
     assert abs(split.share("v2") - 0.10) <= 0.03, split.bodies
 
-    load = asyncio.create_task(run_load(mesh["client"], 20_000, concurrency=16, headers=headers))
-    await wait_until(lambda: sum(b.requests for b in mesh["backends"].values()) >= 3000, 30, "load under way")
+    load = asyncio.create_task(run_load(mesh.client, 20_000, concurrency=16, headers=headers))
+    await wait_until(lambda: sum(b.requests for b in mesh.backends.values()) >= 3000, 30, "load under way")
     vs.write_text(virtual_service(0, 100))
     code, _, err = await loom("apply", "-f", str(vs), "--control-plane", url)
     assert code == 0, err
@@ -290,5 +235,5 @@ async def test_loom_apply_shifts_90_10_then_0_100_under_load_without_a_failure(m
     during = await load
     assert during.ok == 20_000, (during.statuses, during.errors[:3])
     assert during.bodies["v1"] > 0 and during.bodies["v2"] > 0
-    after = await run_load(mesh["client"], 2000, concurrency=16, headers=headers)
+    after = await run_load(mesh.client, 2000, concurrency=16, headers=headers)
     assert after.bodies == {"v2": 2000}, after.bodies

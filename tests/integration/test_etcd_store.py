@@ -5,10 +5,7 @@ refused when they do not load, seen by every replica, and pushed to a connected 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -23,61 +20,26 @@ from loom.api import Resource
 from loom.controlplane.etcd_client import EtcdClient, prefix_end
 from loom.controlplane.etcd_store import BadStoreURL, EtcdLocation, EtcdStore, parse_store_url
 from loom.controlplane.store import ApplyRefused
-from tests.support.backend import Backend
 from tests.support.etcd import EtcdServer, etcd_server
 from tests.support.load import run_load
-from tests.support.proxy import STARTUP_TIMEOUT, wait_until
+from tests.support.mesh import (
+    LoomProcess,
+    Mesh,
+    destination_rule,
+    free_port,
+    running_mesh,
+    service,
+    stop_all,
+    virtual_service,
+)
+from tests.support.proxy import wait_until
 
 __all__ = ["etcd_server"]  # the fixture, used by name
 
 PREFIX = "/loom/resources/"
-APP_HOSTS = {"v1": "127.0.0.2", "v2": "127.0.0.3"}
 
 
 # resources --------------------------------------------------------------------------------
-
-
-def service(app_port: int = 9080, name: str = "catalog") -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": app_port}]},
-    }
-
-
-def destination_rule() -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.istio.io/v1beta1",
-        "kind": "DestinationRule",
-        "metadata": {"name": "catalog", "namespace": "default"},
-        "spec": {
-            "host": "catalog",
-            "subsets": [
-                {"name": "v1", "labels": {"version": "v1"}},
-                {"name": "v2", "labels": {"version": "v2"}},
-            ],
-        },
-    }
-
-
-def virtual_service(v1_weight: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.istio.io/v1beta1",
-        "kind": "VirtualService",
-        "metadata": {"name": "catalog", "namespace": "default"},
-        "spec": {
-            "hosts": ["catalog"],
-            "http": [
-                {
-                    "route": [
-                        {"destination": {"host": "catalog", "subset": "v1"}, "weight": v1_weight},
-                        {"destination": {"host": "catalog", "subset": "v2"}, "weight": 100 - v1_weight},
-                    ]
-                }
-            ],
-        },
-    }
 
 
 def key_of(doc: dict[str, Any]) -> str:
@@ -93,79 +55,6 @@ async def put(client: EtcdClient, doc: dict[str, Any]) -> int:
 # processes --------------------------------------------------------------------------------
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def shared_free_port(hosts: list[str]) -> int:
-    for _ in range(50):
-        port = free_port(hosts[0])
-        try:
-            for host in hosts[1:]:
-                with socket.socket() as sock:
-                    sock.bind((host, port))
-        except OSError:
-            continue
-        return port
-    raise AssertionError("no port free on all hosts")
-
-
-class Loom:
-    """One ``loom ...`` process with a ready file (a control plane or a connected sidecar)."""
-
-    def __init__(self, workdir: Path, name: str, args: list[str]) -> None:
-        self.name = name
-        self.ready = workdir / f"{name}.ready.json"
-        self.log_path = workdir / f"{name}.log"
-        self.args = args
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    async def start(self) -> dict[str, Any]:
-        self.ready.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "loom.cli.main", *self.args, "--ready-file", str(self.ready)]
-        self.process = subprocess.Popen(argv, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
-        process = self.process
-        await wait_until(
-            lambda: self.ready.exists() or process.poll() is not None, STARTUP_TIMEOUT, self.name
-        )
-        assert process.poll() is None, self.log()
-        return json.loads(self.ready.read_text())
-
-    async def run_to_exit(self, timeout: float = STARTUP_TIMEOUT) -> int:
-        """Start, and wait for the process to exit by itself (a refused start)."""
-        argv = [sys.executable, "-m", "loom.cli.main", *self.args]
-        self.process = subprocess.Popen(argv, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
-        process = self.process
-        await wait_until(lambda: process.poll() is not None, timeout, f"{self.name} to exit")
-        self.process = None
-        return process.returncode
-
-    async def stop(self) -> int:
-        process, self.process = self.process, None
-        if process is None:
-            return 0
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        await wait_until(lambda: process.poll() is not None, 20, f"{self.name} to exit")
-        return process.returncode
-
-
-def sidecar_args(
-    url: str, workload: str, address: str, labels: dict[str, str], *, inbound: str = "", outbound: int = 0
-) -> list[str]:
-    """``loom proxy --control-plane URL ...`` arguments for one workload's sidecar."""
-    args = ["proxy", "--control-plane", url, "--workload", workload, "--address", address]
-    args += ["--service-account", workload.split("-")[0], "--outbound-port", str(outbound or free_port())]
-    for name, value in labels.items():
-        args += ["--label", f"{name}={value}"]
-    return args + (["--inbound", inbound] if inbound else [])
-
-
 @pytest.fixture
 async def etcd_client(etcd_server: EtcdServer) -> AsyncIterator[EtcdClient]:
     client = EtcdClient([etcd_server.url])
@@ -176,10 +65,10 @@ async def etcd_client(etcd_server: EtcdServer) -> AsyncIterator[EtcdClient]:
 @pytest.fixture
 async def control_planes(tmp_path: Path, etcd_server: EtcdServer) -> AsyncIterator[Any]:
     """``start()`` → the URL of a new ``loom controlplane --store etcd://...``; all stopped after."""
-    started: list[Loom] = []
+    started: list[LoomProcess] = []
 
     async def start() -> str:
-        plane = Loom(
+        plane = LoomProcess(
             tmp_path,
             f"controlplane-{len(started) + 1}",
             ["controlplane", "--store", etcd_server.store_url, "--port", "0"],
@@ -188,8 +77,7 @@ async def control_planes(tmp_path: Path, etcd_server: EtcdServer) -> AsyncIterat
         return f"http://127.0.0.1:{(await plane.start())['port']}"
 
     yield start
-    for plane in started:
-        assert await plane.stop() == 0, plane.log()
+    await stop_all(started)
 
 
 async def get_json(url: str) -> Any:
@@ -284,13 +172,15 @@ async def test_the_control_plane_does_not_start_without_a_good_set(
 ) -> None:
     await put(etcd_client, service())
     await etcd_client.put(f"{PREFIX}VirtualService/default/catalog", "kind: VirtualService\nspec: [\n")
-    plane = Loom(tmp_path, "refused", ["controlplane", "--store", etcd_server.store_url, "--port", "0"])
+    plane = LoomProcess(
+        tmp_path, "refused", ["controlplane", "--store", etcd_server.store_url, "--port", "0"]
+    )
     assert await plane.run_to_exit() == 2
     out = " ".join(plane.log().split())
     assert "does not load" in out and f"{PREFIX}VirtualService/default/catalog:" in out, out
 
     unreachable = f"etcd://127.0.0.1:{free_port()}"
-    plane = Loom(tmp_path, "unreachable", ["controlplane", "--store", unreachable, "--port", "0"])
+    plane = LoomProcess(tmp_path, "unreachable", ["controlplane", "--store", unreachable, "--port", "0"])
     assert await plane.run_to_exit() == 2
     out = " ".join(plane.log().split())
     assert "cannot read the store" in out and "cannot reach etcd" in out, out
@@ -370,37 +260,14 @@ async def test_the_watch_survives_an_etcd_restart(
 async def test_a_sidecar_gets_a_new_snapshot_when_a_virtualservice_is_put(
     tmp_path: Path, etcd_client: EtcdClient, control_planes: Any
 ) -> None:
-    app_port = shared_free_port(list(APP_HOSTS.values()))
-    backends = {version: await Backend(version).start(host, app_port) for version, host in APP_HOSTS.items()}
-    await put(etcd_client, service(app_port))
-    await put(etcd_client, destination_rule())
-    await put(etcd_client, virtual_service(100))
-    url = await control_planes()
-    client_port = free_port()
-    sidecars = [
-        Loom(
-            tmp_path,
-            f"catalog-{version}",
-            sidecar_args(
-                url,
-                f"catalog-{version}",
-                host,
-                {"app": "catalog", "version": version},
-                inbound=f"{app_port}:{free_port(host)}",
-            ),
-        )
-        for version, host in APP_HOSTS.items()
-    ]
-    sidecars.append(
-        Loom(
-            tmp_path,
-            "client",
-            sidecar_args(url, "client", "127.0.0.1", {"app": "client"}, outbound=client_port),
-        )
-    )
-    try:
-        for sidecar in sidecars:
-            await sidecar.start()
+    async def control_plane(mesh: Mesh) -> str:
+        await put(etcd_client, service(mesh.app_port))
+        await put(etcd_client, destination_rule())
+        await put(etcd_client, virtual_service(100))
+        return await control_planes()
+
+    async with running_mesh(tmp_path, control_plane) as mesh:
+        url = mesh.url
 
         async def client_row() -> dict[str, Any] | None:
             rows = await get_json(f"{url}/v1/proxy-status")
@@ -412,7 +279,7 @@ async def test_a_sidecar_gets_a_new_snapshot_when_a_virtualservice_is_put(
 
         await wait_until(client_synced, 15, "the client's sidecar to be SYNCED")
         headers = {"Host": "catalog"}
-        before = await run_load(f"http://127.0.0.1:{client_port}/", 200, concurrency=8, headers=headers)
+        before = await run_load(mesh.client, 200, concurrency=8, headers=headers)
         assert before.bodies == {"v1": 200}, (before.bodies, before.errors[:3])
         version = (await client_row())["version"]  # type: ignore[index]
 
@@ -420,13 +287,8 @@ async def test_a_sidecar_gets_a_new_snapshot_when_a_virtualservice_is_put(
         await wait_until(
             lambda: client_synced(other_than=version), 15, "the client's sidecar to apply the put"
         )
-        after = await run_load(f"http://127.0.0.1:{client_port}/", 200, concurrency=8, headers=headers)
+        after = await run_load(mesh.client, 200, concurrency=8, headers=headers)
         assert after.bodies == {"v2": 200}, (after.bodies, after.errors[:3])
-    finally:
-        for sidecar in sidecars:
-            assert await sidecar.stop() == 0, sidecar.log()
-        for backend in backends.values():
-            await backend.stop()
 
 
 # the store in process ---------------------------------------------------------------------

@@ -32,7 +32,32 @@ async def wait_until(predicate: Any, timeout: float, what: str, interval: float 
         await asyncio.sleep(interval)
 
 
-class ProxyProcess:
+class ChildProcess:
+    """A process a test started, by name: stopped with SIGTERM, or killed."""
+
+    name: str
+    process: subprocess.Popen[bytes] | None
+
+    async def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait for the exit code."""
+        process = self.process
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        await wait_until(lambda: process.poll() is not None, timeout, f"{self.name} to exit")
+        self.process = None
+        return process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, if still running."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+class ProxyProcess(ChildProcess):
     def __init__(self, workdir: Path, doc: dict[str, Any], name: str = "proxy") -> None:
         self.workdir = workdir
         self.name = name
@@ -122,17 +147,6 @@ class ProxyProcess:
 
         return check
 
-    async def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM and wait for the exit code."""
-        process = self.process
-        if process is None:
-            return 0
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        await wait_until(lambda: process.poll() is not None, timeout, f"{self.name} to exit")
-        self.process = None
-        return process.returncode
-
     async def wait_exit(self, timeout: float = 20.0) -> int:
         """Wait for the process to exit by itself (after a signal the test sent)."""
         process = self.process
@@ -140,12 +154,6 @@ class ProxyProcess:
         await wait_until(lambda: process.poll() is not None, timeout, f"{self.name} to exit")
         self.process = None
         return process.returncode
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
 
 
 class BackendProcess:
