@@ -19,6 +19,7 @@ app = typer.Typer(
     help="Loom service mesh: sidecar proxy, control plane, identities and golden metrics.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
 )
 err = Console(stderr=True)
 
