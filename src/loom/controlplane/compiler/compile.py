@@ -79,17 +79,32 @@ def compile_snapshot(inputs: MeshInputs, proxy: Workload, *, version: str) -> Co
         admin=Admin(port=sidecar.admin),
         listeners=[outbound, *inbound.listeners],
         route_configs=[route_config, *inbound.route_configs],
-        clusters=sorted([*clusters, *inbound.clusters], key=lambda c: c.name),
+        clusters=_merged(clusters, inbound.clusters),
         telemetry=Telemetry(access_log=access_log),
     )
     return Compiled(snapshot, warnings.result())
 
 
+def _merged(outbound: list[Cluster], inbound: list[Cluster]) -> list[Cluster]:
+    """``outbound`` (shared, already sorted by name) and ``inbound`` (a few), sorted by name — as
+    ``sorted([*outbound, *inbound], key=name)``, without sorting the shared part for every proxy."""
+    if not inbound:
+        return list(outbound)
+    mine = sorted(inbound, key=_name)
+    if not outbound or mine[-1].name < outbound[0].name:
+        return [*mine, *outbound]  # inbound|... names sort before outbound|... ones
+    return sorted([*outbound, *inbound], key=_name)
+
+
+def _name(cluster: Cluster) -> str:
+    return cluster.name
+
+
 def _outbound(
     inputs: MeshInputs, proxy: Workload
 ) -> tuple[RouteConfig, list[Cluster], tuple[CompileWarning, ...]]:
-    """The outbound route config and clusters: the same for every proxy of one namespace whose labels
-    agree on the keys that matter (``MeshInputs.label_keys``)."""
+    """The outbound route config and clusters (sorted by name): the same for every proxy of one
+    namespace whose labels agree on the keys that matter (``MeshInputs.label_keys``)."""
     labels = proxy.labels
     key = ("outbound", proxy.namespace, tuple((k, labels.get(k)) for k in sorted(inputs.label_keys)))
     found = inputs.memo(key)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from loom.controlplane.compiler.diagnostics import Warnings
 from loom.controlplane.compiler.inputs import MeshInputs
 from loom.controlplane.compiler.model import Service, ServicePort
-from loom.controlplane.compiler.names import inbound_cluster, labels_match
+from loom.controlplane.compiler.names import inbound_cluster
 from loom.controlplane.compiler.retries import NO_RETRIES
 from loom.controlplane.workloads import Workload
 from loom.snapshot.model import (
@@ -54,10 +54,9 @@ def build_inbound(
     sidecar = proxy.sidecar
     assert sidecar is not None
     served: dict[int, list[tuple[Service, ServicePort]]] = {}
-    for service in inputs.selecting.get(proxy.namespace, ()):
-        if service.selector is not None and labels_match(service.selector, proxy.labels):
-            for port in service.ports:
-                served.setdefault(port.target_port, []).append((service, port))
+    for service in inputs.selecting_workload(proxy):
+        for port in service.ports:
+            served.setdefault(port.target_port, []).append((service, port))
     labels = dict(sorted(proxy.labels.items()))
     for target_port in sorted(served):
         if target_port not in sidecar.inbound:

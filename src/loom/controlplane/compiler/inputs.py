@@ -2,9 +2,11 @@
 
 ``MeshInputs.build(resources, workloads, mesh)`` resolves what does not depend on the proxy —
 services and their endpoints, which VirtualServices, HTTPRoutes and TrafficSplits name which
-service, DestinationRules by namespace, the services that select workloads — so that compiling a
-snapshot per proxy is a walk over prepared tables. Problems found while building (a named
-targetPort, a VirtualService host that names no service, a TCP route) are in ``warnings``.
+service, DestinationRules by namespace, the services that select workloads and, per workload, the
+services selecting it (selectors are resolved through an index of the workloads by label, not
+matched against every workload) — so that compiling a snapshot per proxy is a walk over prepared
+tables. Problems found while building (a named targetPort, a VirtualService host that names no
+service, a TCP route) are in ``warnings``.
 
 It also remembers the outbound half of each compilation by namespace and the proxy labels that
 can change it (those some ``sourceLabels`` match or DestinationRule ``workloadSelector`` names):
@@ -31,8 +33,14 @@ from loom.api.resources.smi import TrafficSplitSpec
 from loom.controlplane.compiler.destination_rules import Rule, index_rules
 from loom.controlplane.compiler.diagnostics import CompileWarning, Warnings
 from loom.controlplane.compiler.model import Member, Service
-from loom.controlplane.compiler.names import MESH_GATEWAY, host_match, resolve_host, service_fqdn
-from loom.controlplane.compiler.services import build_services, by_namespace, members
+from loom.controlplane.compiler.names import (
+    MESH_GATEWAY,
+    host_match,
+    labels_match,
+    resolve_host,
+    service_fqdn,
+)
+from loom.controlplane.compiler.services import build_services, by_namespace, label_indexes, members
 from loom.controlplane.compiler.settings import MeshSettings, source_order
 from loom.controlplane.workloads import Workload
 
@@ -85,6 +93,11 @@ class MeshInputs:
     """Namespace → workloads (registered and WorkloadEntries), by name."""
     selecting: Mapping[str, tuple[Service, ...]]
     """Namespace → the services there that select workloads (what inbound listeners serve)."""
+    members_by_key: Mapping[tuple[str, str], Member] = field(default_factory=dict)
+    """Member key (namespace, name) → the member (``members``, by key)."""
+    selected_by: Mapping[tuple[str, str], tuple[Service, ...]] = field(default_factory=dict)
+    """Member key (namespace, name) → the services of ``selecting`` whose selector its labels match,
+    in the same order; a member no service selects is absent."""
     wildcard_services: tuple[Service, ...] = ()
     """Services named by a wildcard (``*.example.com`` ServiceEntries), longest name first."""
     label_keys: frozenset[str] = frozenset()
@@ -104,14 +117,19 @@ class MeshInputs:
         warnings = Warnings()
         settings = mesh if mesh is not None else MeshSettings.from_resources(resources, warnings)
         grouped = by_namespace(members(resources, workloads, warnings))
-        services = build_services(resources, grouped, settings, warnings)
+        indexes = label_indexes(grouped)
+        services = build_services(resources, grouped, settings, warnings, indexes)
         by_host = {service.fqdn: service for service in services}
         _report_tcp_ports(services, warnings)
         _report_security(resources, warnings)
         selecting: dict[str, list[Service]] = defaultdict(list)
+        selected_by: dict[tuple[str, str], list[Service]] = defaultdict(list)
         for service in services:
             if service.selector is not None:
                 selecting[service.namespace].append(service)
+                index = indexes.get(service.namespace)
+                for member in index.select(service.selector) if index is not None else ():
+                    selected_by[member.workload.key].append(service)
         return cls(
             mesh=settings,
             services=tuple(services),
@@ -121,12 +139,29 @@ class MeshInputs:
             traffic_splits=_index_traffic_splits(resources, by_host, settings, warnings),
             destination_rules=index_rules(resources, settings.cluster_domain, by_host),
             members=grouped,
+            members_by_key={m.workload.key: m for group in grouped.values() for m in group},
             selecting={ns: tuple(found) for ns, found in sorted(selecting.items())},
+            selected_by={key: tuple(found) for key, found in selected_by.items()},
             wildcard_services=tuple(
                 sorted((s for s in services if s.fqdn.startswith("*")), key=lambda s: (-len(s.fqdn), s.fqdn))
             ),
             label_keys=_label_keys(resources),
             warnings=warnings.result(),
+        )
+
+    def selecting_workload(self, workload: Workload) -> tuple[Service, ...]:
+        """The services of ``selecting`` (in its order) whose selector ``workload``'s labels match.
+
+        Looked up in ``selected_by`` when ``workload`` is the member indexed under its key (or has
+        its labels); matched service by service otherwise (a workload compiled without being
+        registered, or registered with other labels)."""
+        member = self.members_by_key.get(workload.key)
+        if member is not None and (member.workload is workload or member.workload.labels == workload.labels):
+            return self.selected_by.get(workload.key, ())
+        return tuple(
+            service
+            for service in self.selecting.get(workload.namespace, ())
+            if service.selector is not None and labels_match(service.selector, workload.labels)
         )
 
     def memo(self, key: Any) -> Any:

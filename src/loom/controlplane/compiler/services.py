@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from loom.api import Resource
@@ -29,7 +30,7 @@ from loom.api.resources.core import ServiceSpec
 from loom.api.resources.istio_networking import ServiceEntrySpec, WorkloadEntrySpec
 from loom.controlplane.compiler.diagnostics import Warnings
 from loom.controlplane.compiler.model import Member, PortProtocol, Service, ServicePort
-from loom.controlplane.compiler.names import labels_match, service_fqdn
+from loom.controlplane.compiler.names import service_fqdn
 from loom.controlplane.compiler.settings import MeshSettings, source_order
 from loom.controlplane.workloads import Workload
 from loom.snapshot.model import Endpoint
@@ -90,22 +91,67 @@ def members(resources: Sequence[Resource], workloads: Sequence[Workload], warnin
     return [found[key] for key in sorted(found)]
 
 
+@dataclass(frozen=True, slots=True)
+class LabelIndex:
+    """The members of one namespace, and for each ``(label key, value)`` the positions of those that
+    carry it: a selector's members are the intersection of its pairs' (small) position sets, found
+    without matching the selector against every member."""
+
+    members: tuple[Member, ...]
+    by_label: Mapping[tuple[str, str], frozenset[int]]
+
+    @classmethod
+    def build(cls, group: Sequence[Member]) -> LabelIndex:
+        by_label: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for position, member in enumerate(group):
+            for pair in member.workload.labels.items():
+                by_label[pair].add(position)
+        return cls(tuple(group), {pair: frozenset(found) for pair, found in by_label.items()})
+
+    def select(self, selector: Mapping[str, str]) -> list[Member]:
+        """The members whose labels ``selector`` matches (``labels_match``), in the members' order."""
+        if not selector:
+            return list(self.members)
+        postings = []
+        for pair in selector.items():
+            found = self.by_label.get(pair)
+            if not found:
+                return []
+            postings.append(found)
+        if len(postings) == 1:
+            positions: Iterable[int] = postings[0]
+        else:
+            postings.sort(key=len)
+            positions = postings[0].intersection(*postings[1:])
+        members = self.members
+        return [members[position] for position in sorted(positions)]
+
+
+def label_indexes(grouped: Mapping[str, Sequence[Member]]) -> dict[str, LabelIndex]:
+    """A ``LabelIndex`` per namespace of ``grouped`` (``by_namespace``)."""
+    return {namespace: LabelIndex.build(group) for namespace, group in grouped.items()}
+
+
 def build_services(
     resources: Sequence[Resource],
     by_namespace: Mapping[str, Sequence[Member]],
     mesh: MeshSettings,
     warnings: Warnings,
+    indexes: Mapping[str, LabelIndex] | None = None,
 ) -> list[Service]:
     """Every service, sorted by FQDN. When two resources define one name, the Service (then the
-    earlier ServiceEntry) wins and the other is reported."""
+    earlier ServiceEntry) wins and the other is reported. ``indexes``: ``label_indexes(by_namespace)``,
+    when the caller already has it."""
+    if indexes is None:
+        indexes = label_indexes(by_namespace)
     ordered = sorted(resources, key=source_order)
     candidates: list[Service] = []
     for resource in ordered:
         if isinstance(resource.spec, ServiceSpec):
-            candidates.extend(_kubernetes_service(resource, resource.spec, by_namespace, mesh, warnings))
+            candidates.extend(_kubernetes_service(resource, resource.spec, indexes, mesh, warnings))
     for resource in ordered:
         if isinstance(resource.spec, ServiceEntrySpec):
-            candidates.extend(_service_entry(resource, resource.spec, by_namespace, warnings))
+            candidates.extend(_service_entry(resource, resource.spec, indexes, warnings))
     chosen: dict[str, Service] = {}
     for service in candidates:
         held = chosen.get(service.fqdn)
@@ -123,12 +169,12 @@ def build_services(
 def _kubernetes_service(
     resource: Resource,
     spec: ServiceSpec,
-    by_namespace: Mapping[str, Sequence[Member]],
+    indexes: Mapping[str, LabelIndex],
     mesh: MeshSettings,
     warnings: Warnings,
 ) -> list[Service]:
     selector = dict(spec.selector)
-    selected = _selected(by_namespace.get(resource.namespace, ()), selector) if selector else []
+    selected = _selected(indexes, resource.namespace, selector) if selector else []
     ports = []
     for i, sp in enumerate(spec.ports):
         path = f"spec.ports[{i}]"
@@ -178,11 +224,11 @@ def _kubernetes_service(
 def _service_entry(
     resource: Resource,
     spec: ServiceEntrySpec,
-    by_namespace: Mapping[str, Sequence[Member]],
+    indexes: Mapping[str, LabelIndex],
     warnings: Warnings,
 ) -> list[Service]:
     selector = dict(spec.workload_selector.labels) if spec.workload_selector is not None else None
-    selected = _selected(by_namespace.get(resource.namespace, ()), selector) if selector is not None else []
+    selected = _selected(indexes, resource.namespace, selector) if selector is not None else []
     resolution = spec.resolution or "NONE"
     addresses = tuple(a for a in spec.addresses if _is_ip(a))
     services = []
@@ -253,8 +299,10 @@ def _entry_endpoints(
     return _dedupe(found, resource, warnings)
 
 
-def _selected(candidates: Sequence[Member], selector: Mapping[str, str]) -> list[Member]:
-    return [m for m in candidates if labels_match(selector, m.workload.labels)]
+def _selected(indexes: Mapping[str, LabelIndex], namespace: str, selector: Mapping[str, str]) -> list[Member]:
+    """The members of ``namespace`` that ``selector`` selects, by name."""
+    index = indexes.get(namespace)
+    return index.select(selector) if index is not None else []
 
 
 def _endpoints(
