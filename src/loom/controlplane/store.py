@@ -21,7 +21,7 @@ from loom.api.load import YAML_SUFFIXES
 
 log = logging.getLogger("loom.controlplane")
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 APPLIED_FOLDER = "applied"
 """The folder store's subfolder for what ``apply`` writes: ``applied/<kind>.<namespace>.<name>.yaml``."""
 APPLIED_HEADER = "# Written by `loom apply`: change it with `loom apply`, remove it with `loom delete`.\n"
