@@ -43,7 +43,6 @@ from harness.cp_mesh import (
     write_config,
 )
 from harness.cp_plane import (
-    RssSampler,
     control_plane,
     cpu_seconds,
     memory_mb,
@@ -62,7 +61,7 @@ from harness.cp_report import (
     write,
 )
 from harness.cp_watchers import Fleet
-from harness.processes import BenchError, Service, pin_self
+from harness.processes import BenchError, ResourceSampler, Service, pin_self
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
@@ -212,7 +211,7 @@ async def measure_round(
     tmp.write_text(text)
     errors_before = fleet.errors
     cpu_before, client_before, tcp_before = cpu_seconds(plane.pid), _client_cpu(), tcp_counters()
-    with RssSampler(plane.pid) as rss:
+    with ResourceSampler([plane.pid]) as rss:
         os.replace(tmp, change_file)
         t0, wall0 = time.perf_counter(), time.time()
         current = fleet.begin_round(t0)
@@ -238,7 +237,7 @@ async def measure_round(
         delivered_ms=None if recompiled_ms is None or not moved else (last - t0) * 1000 - recompiled_ms,
         cpu_s=round(cpu_used, 3),
         client_cpu_s=round(client_used, 3),
-        rss_max_mb=round(rss.max_mb, 1),
+        rss_max_mb=round(rss.max_rss.get(plane.pid, 0) / 2**20, 1),
         snapshot_mb=round(sum(sizes) / len(sizes) / 2**20, 3) if sizes else 0.0,
         sent_mb=round(sum(sizes) / 2**20, 1),
         errors=fleet.errors - errors_before,

@@ -12,10 +12,9 @@ import contextlib
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -65,37 +64,6 @@ def tcp_counters() -> dict[str, int]:
                 if name in found:
                     found[name] = int(value)
     return found
-
-
-@dataclass
-class RssSampler:
-    """Samples one process's RSS every ``interval`` seconds in a thread; keeps the maximum."""
-
-    pid: int
-    interval: float = 0.05
-    max_mb: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        with contextlib.suppress(OSError):
-            self.max_mb = max(self.max_mb, memory_mb(self.pid)[0])
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def __enter__(self) -> RssSampler:
-        self._sample()
-        self._thread = threading.Thread(target=self._run, name="cp-rss", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
 
 
 @dataclass(frozen=True)

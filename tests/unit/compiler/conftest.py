@@ -7,35 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from loom.proxy.codec.head import RequestHead
-
-
-def _build_head(
-    method: bytes = b"GET",
-    path: bytes = b"/",
-    query: bytes = b"",
-    authority: bytes = b"svc",
-    port: int | None = None,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> RequestHead:
-    head = RequestHead()
-    head.method = method
-    head.path = path
-    head.query = query
-    head.target = path + (b"?" + query if query else b"")
-    head.scheme = b""
-    head.authority = authority
-    head.port = port
-    host = authority if port is None else authority + b":%d" % port
-    head.headers = [(b"Host", host), *(headers or [])]
-    hmap: dict[bytes, bytes] = {}
-    for name, value in head.headers:
-        lname = name.lower()
-        hmap[lname] = hmap[lname] + b"," + value if lname in hmap else value
-    head.hmap = hmap
-    return head
+from tests.support.heads import build_head
 
 
 @pytest.fixture
 def make_head() -> Callable[..., RequestHead]:
     """``make_head(method=, path=, query=, authority=, port=, headers=)``."""
-    return _build_head
+    return build_head

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tests.support.heads import build_head
 
 from loom.proxy.codec.head import RequestHead
 from loom.proxy.router import RouteTable, compile_route_config
@@ -13,37 +14,10 @@ from loom.snapshot import from_builtins
 from loom.snapshot.model import Node, RouteConfig
 
 
-def _build_head(
-    method: bytes = b"GET",
-    path: bytes = b"/",
-    query: bytes = b"",
-    authority: bytes = b"svc",
-    port: int | None = None,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    scheme: bytes = b"",
-) -> RequestHead:
-    head = RequestHead()
-    head.method = method
-    head.path = path
-    head.query = query
-    head.target = path + (b"?" + query if query else b"")
-    head.scheme = scheme
-    head.authority = authority
-    head.port = port
-    host = authority if port is None else authority + b":%d" % port
-    head.headers = [(b"Host", host), *(headers or [])]
-    hmap: dict[bytes, bytes] = {}
-    for name, value in head.headers:
-        lname = name.lower()
-        hmap[lname] = hmap[lname] + b"," + value if lname in hmap else value
-    head.hmap = hmap
-    return head
-
-
 @pytest.fixture
 def make_head() -> Callable[..., RequestHead]:
     """``make_head(method=, path=, query=, authority=, port=, headers=, scheme=)``."""
-    return _build_head
+    return build_head
 
 
 @pytest.fixture
