@@ -360,3 +360,29 @@ async def test_mirror_copies_a_body_that_arrives_after_the_head(features, proxy)
     assert status_line.startswith(b"HTTP/1.1 200")
     await wait_until(lambda: len(shadow.uploads) == 1, 5.0, "the mirror to receive the copy")
     assert shadow.uploads == primary.uploads == [hashlib.sha256(body).hexdigest()]
+
+
+async def test_consistent_hash_cookie_is_minted_when_absent_and_keeps_affinity(backend, proxy) -> None:
+    servers = [await backend(f"e{i}") for i in range(3)]
+    hashing = {"cookie": {"name": "loom-affinity", "ttl": "1h"}}
+    doc = sidecar(
+        [route_to(("catalog", 1))],
+        [cluster("catalog", [s.port for s in servers], lb_policy="CONSISTENT_HASH", consistent_hash=hashing)],
+    )
+    sidecar_proxy = await proxy(doc)
+
+    owners: list[set[str]] = []
+    for _ in range(12):  # twelve browsers, each with its own cookie jar (which keeps cookies from IPs)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            async with session.get(sidecar_proxy.url("/")) as first:
+                set_cookie = first.headers.get("Set-Cookie", "")
+                seen = {await first.text()}
+            assert set_cookie.startswith("loom-affinity=") and "Max-Age=3600" in set_cookie, set_cookie
+            for _ in range(6):  # the jar sends the cookie back: no new one, the same endpoint
+                async with session.get(sidecar_proxy.url("/")) as again:
+                    assert "Set-Cookie" not in again.headers
+                    seen.add(await again.text())
+            owners.append(seen)
+
+    assert all(len(seen) == 1 for seen in owners), owners
+    assert len({next(iter(seen)) for seen in owners}) >= 2, "twelve fresh cookies all hashed to one endpoint"

@@ -79,3 +79,16 @@ def test_cookie_value_finds_the_named_cookie(pairs: dict[str, str], name: str) -
     header = "; ".join(f"{k}={v}" for k, v in pairs.items()).encode()
     expected = pairs[name].encode() if name in pairs else None
     assert cookie_value(header, name.encode()) == expected
+
+
+def test_new_hash_cookie_mints_a_value_and_its_set_cookie_header() -> None:
+    from loom.proxy.cluster import new_hash_cookie
+    from loom.snapshot import from_builtins
+    from loom.snapshot.model import HashCookie
+
+    cookie = from_builtins({"name": "affinity", "path": "/shop", "ttl": "90s"}, HashCookie)
+    value, header = new_hash_cookie(cookie, getrandbits=lambda bits: 0xABC)
+    assert value == b"%032x" % 0xABC
+    assert header == b"affinity=" + value + b"; Path=/shop; HttpOnly; Max-Age=90"
+    session = from_builtins({"name": "affinity", "ttl": "0s"}, HashCookie)
+    assert b"Max-Age" not in new_hash_cookie(session)[1]

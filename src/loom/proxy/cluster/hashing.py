@@ -6,8 +6,11 @@ endpoint only when they carry the same key bytes.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from loom.proxy.codec.head import RequestHead
-from loom.snapshot.model import ConsistentHash
+from loom.snapshot.model import ConsistentHash, HashCookie
 
 
 def hash_key(cfg: ConsistentHash, head: RequestHead, source_ip: str) -> bytes | None:
@@ -50,3 +53,19 @@ def query_value(query: bytes, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
+
+
+def new_hash_cookie(
+    cfg: HashCookie, getrandbits: Callable[[int], int] = random.getrandbits
+) -> tuple[bytes, bytes]:
+    """A fresh affinity cookie for a request that has none: (its value, the Set-Cookie header).
+
+    As Envoy does when the hash cookie is absent and a TTL is configured: the proxy picks the
+    value, routes by it, and hands it to the client so its next requests go to the same place.
+    A TTL of zero makes it a session cookie (no Max-Age).
+    """
+    value = b"%032x" % getrandbits(128)
+    header = b"%s=%s; Path=%s; HttpOnly" % (cfg.name.encode("latin-1"), value, cfg.path.encode("latin-1"))
+    if cfg.ttl:
+        header += b"; Max-Age=%d" % max(1, int(cfg.ttl))
+    return value, header

@@ -61,6 +61,7 @@ class Exchange:
         "retries",
         "reused",
         "route",
+        "set_cookie",
         "start",
         "status",
         "switched_rest",
@@ -109,6 +110,8 @@ class Exchange:
         """A response head arrived during the current upstream read; judged when the read ends."""
         self.reused = False
         self.resent = False
+        self.set_cookie = b""
+        """A Set-Cookie for the response: the affinity cookie the proxy minted for this client."""
 
     def add_flag(self, flag: str) -> None:
         self.flags = join_flags((*split_flags(self.flags), flag)) if self.flags else flag
@@ -152,6 +155,8 @@ class Exchange:
         route = self.route
         if route is not None and route.response_headers is not None:
             route.response_headers.apply(headers)
+        if self.set_cookie:
+            headers.append((b"set-cookie", self.set_cookie))
         if head.status == 101:
             headers += [(b"connection", b"upgrade"), (b"upgrade", head.hmap.get(b"upgrade", b""))]
             self.conn.write(response_head(101, headers, head.reason))

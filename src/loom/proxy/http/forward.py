@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from loom.proxy.cluster import EndpointState, hash_key
+from loom.proxy.cluster import EndpointState, hash_key, new_hash_cookie
 from loom.proxy.codec.serialize import CONTINUE_100
 from loom.proxy.http.exchange import CONNECT_FAILED, RESET, RESPONSE, TRY_TIMEOUT, Exchange
 from loom.proxy.http.upstream_request import upstream_request_head
@@ -62,6 +62,9 @@ def forward(ex: Exchange) -> None:
     consistent_hash = cluster.config.consistent_hash
     if consistent_hash is not None:
         ex.hash_key = hash_key(consistent_hash, head, ex.conn.peer_ip)
+        cookie = consistent_hash.cookie
+        if ex.hash_key is None and cookie is not None and cookie.ttl is not None:
+            ex.hash_key, ex.set_cookie = new_hash_cookie(cookie)
     next_try(ex, None)
 
 
