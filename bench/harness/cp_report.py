@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from harness.tables import md_table, print_notes, rich_table
 
 ACK_P99_GOAL_MS = 1000.0
 RSS_GOAL_MB = 300.0
@@ -235,27 +236,12 @@ def print_report(report: ScaleReport, console: Console) -> None:
         ("Push: apply returned → every proxy ACKed the new version", ROUND_HEAD, round_rows(report)),
         ("Goals", GOAL_HEAD, goal_rows(report)),
     ):
-        table = Table(title=title, title_justify="left")
-        for i, name in enumerate(head):
-            table.add_column(name, justify="left" if i == 0 or head is not ROUND_HEAD else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+        console.print(rich_table(title, head, rows, lambda i, _, h=head: i == 0 or h is not ROUND_HEAD))
     if report.profile.get("top"):
-        table = Table(title=PROFILE_TITLE, title_justify="left")
-        for name in PROFILE_HEAD:
-            table.add_column(name, justify="left" if name == "function" else "right")
-        for row in profile_rows(report):
-            table.add_row(*row)
-        console.print(table)
-    for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
-
-
-def _md_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
-    lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+        console.print(
+            rich_table(PROFILE_TITLE, PROFILE_HEAD, profile_rows(report), lambda _, name: name == "function")
+        )
+    print_notes(console, report.notes)
 
 
 def _when(timestamp: str) -> str:
@@ -277,15 +263,15 @@ def markdown_section(report: ScaleReport, command: str) -> str:
         "",
         "### Push",
         "",
-        _md_table(ROUND_HEAD, round_rows(report)),
+        md_table(ROUND_HEAD, round_rows(report)),
         "",
         "### Set-up",
         "",
-        _md_table(SETUP_HEAD, setup_rows(report)),
+        md_table(SETUP_HEAD, setup_rows(report)),
         "",
         "### Goals",
         "",
-        _md_table(GOAL_HEAD, goal_rows(report)),
+        md_table(GOAL_HEAD, goal_rows(report)),
         "",
     ]
     if report.profile.get("top"):
@@ -294,7 +280,7 @@ def markdown_section(report: ScaleReport, command: str) -> str:
             "",
             PROFILE_TITLE + ".",
             "",
-            _md_table(PROFILE_HEAD, profile_rows(report)),
+            md_table(PROFILE_HEAD, profile_rows(report)),
             "",
         ]
     if report.notes:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from harness.measure import Settings, Summary, TargetResult
+from harness.tables import md_table, print_notes, rich_table
 
 PERCENTILES = ("p50_us", "p90_us", "p99_us")
 
@@ -206,20 +206,8 @@ def print_report(report: Report, console: Console | None = None) -> None:
         (throughput_title, THROUGHPUT_HEAD, throughput_rows(report)),
         ("Goals (Loom against HAProxy)", GOAL_HEAD, goal_rows(report)),
     ):
-        table = Table(title=title, title_justify="left")
-        for i, name in enumerate(head):
-            table.add_column(name, justify="left" if i == 0 or head is GOAL_HEAD else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-    for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
-
-
-def _md_table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
-    lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+        console.print(rich_table(title, head, rows, lambda i, _, h=head: i == 0 or h is GOAL_HEAD))
+    print_notes(console, report.notes)
 
 
 def _plain(value: object) -> str:
@@ -251,17 +239,17 @@ def markdown(report: Report) -> str:
         "",
         latency_title + ".",
         "",
-        _md_table(LATENCY_HEAD, latency_rows(report)),
+        md_table(LATENCY_HEAD, latency_rows(report)),
         "",
         "## Throughput, CPU and memory",
         "",
         throughput_title + ".",
         "",
-        _md_table(THROUGHPUT_HEAD, throughput_rows(report)),
+        md_table(THROUGHPUT_HEAD, throughput_rows(report)),
         "",
         "## Goals",
         "",
-        _md_table(GOAL_HEAD, goal_rows(report)),
+        md_table(GOAL_HEAD, goal_rows(report)),
         "",
     ]
     if report.notes:
