@@ -53,6 +53,7 @@ class TcpDownstream(asyncio.Protocol):
         "eofs",
         "last_activity",
         "listener",
+        "peer_principal",
         "received",
         "sent",
         "series",
@@ -73,6 +74,8 @@ class TcpDownstream(asyncio.Protocol):
         self.eofs = 0
         """Directions that have ended (EOF seen); at two the connection is over and closes."""
         self.last_activity = time.monotonic()
+        self.peer_principal: str | None = None
+        """The peer's SPIFFE ID when it proved one with mutual TLS."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

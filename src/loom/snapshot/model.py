@@ -17,34 +17,14 @@ import ipaddress
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from msgspec import Meta, Struct, field
+from msgspec import Meta, field
 from msgspec.structs import force_setattr
 
+from loom.snapshot.base import FieldError, Model, NonEmptyStr, Percentage, Port
 from loom.snapshot.durations import Duration
+from loom.snapshot.security import Identity, MtlsMode, Security, UpstreamTls
 
 SCHEMA_VERSION = 1
-
-
-class Model(Struct, frozen=True, forbid_unknown_fields=True):
-    """Immutable once built, compared field by field; an unknown field is an error.
-
-    Every schema class says ``kw_only=True`` itself (msgspec applies it to the fields of the
-    class that says it only): fields are passed by name, in any order of required and optional.
-    """
-
-
-class FieldError(ValueError):
-    """A rule about one field, broken: reported at that field's path rather than the object's."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-NonEmptyStr = Annotated[str, Meta(min_length=1)]
-Port = Annotated[int, Meta(ge=0, le=65535)]
-"""A port to bind; 0 picks a free one."""
-Percentage = Annotated[float, Meta(ge=0, le=100)]
 
 
 # --- node -----------------------------------------------------------------------------------
@@ -134,8 +114,13 @@ class Listener(Model, kw_only=True):
     original_dst: bool = False
     """Transparent interception: route by the socket's original destination (SO_ORIGINAL_DST)."""
     limits: ListenerLimits = ListenerLimits()
+    mtls: MtlsMode = MtlsMode.DISABLE
+    """Inbound listeners: STRICT, PERMISSIVE or DISABLE (outbound listeners take plaintext from
+    their app and must say DISABLE)."""
 
     def __post_init__(self) -> None:
+        if self.direction is Direction.OUTBOUND and self.mtls is not MtlsMode.DISABLE:
+            raise FieldError("mtls", "mtls applies to inbound listeners; an outbound one takes plaintext")
         if self.protocol is Protocol.HTTP:
             if self.route_config is None:
                 raise ValueError("an http listener needs route_config")
@@ -378,6 +363,8 @@ class Endpoint(Model, kw_only=True):
     workload: str = "unknown"
     namespace: str = "unknown"
     service_account: str = "unknown"
+    mtls: bool = False
+    """Talk mutual TLS to this endpoint (it has a sidecar); the cluster's ``tls`` says whom to trust."""
 
 
 class Cluster(Model, kw_only=True):
@@ -393,10 +380,13 @@ class Cluster(Model, kw_only=True):
     default_retry: RetryPolicy | None = None
     """Retries for routes that set none (the destination's own default)."""
     endpoints: list[Endpoint] = []
+    tls: UpstreamTls | None = None
 
     def __post_init__(self) -> None:
         seen: set[tuple[str, int]] = set()
         for endpoint in self.endpoints:
+            if endpoint.mtls and self.tls is None:
+                raise FieldError("tls", "endpoints with mtls: true need tls.server_identities")
             key = (endpoint.address, endpoint.port)
             if key in seen:
                 raise FieldError("endpoints", f"endpoint {endpoint.address}:{endpoint.port} is listed twice")
@@ -431,3 +421,7 @@ class Snapshot(Model, kw_only=True):
     route_configs: list[RouteConfig] = []
     clusters: list[Cluster] = []
     telemetry: Telemetry = Telemetry()
+    identity: Identity | None = None
+    """A proxy run from a file: its certificate files. Needed when any listener or endpoint uses mTLS
+    and no control plane provides the certificate."""
+    security: Security = Security()

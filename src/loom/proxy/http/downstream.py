@@ -42,6 +42,7 @@ class DownstreamConnection(asyncio.Protocol):
         "paused",
         "peer_ip",
         "peer_port",
+        "peer_principal",
         "queue",
         "starting",
         "transport",
@@ -67,6 +68,8 @@ class DownstreamConnection(asyncio.Protocol):
         self.peer_ip = ""
         self.peer_port = 0
         self.original_dst: tuple[str, int] | None = None
+        self.peer_principal: str | None = None
+        """The peer's SPIFFE ID (``spiffe://td/ns/N/sa/S``) when it proved one with mutual TLS."""
         now = time.monotonic()
         self.last_activity = now
         self.head_started = now

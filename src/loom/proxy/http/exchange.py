@@ -37,6 +37,7 @@ CONNECT_FAILED = 4
 class Exchange:
     __slots__ = (
         "admitted",
+        "audited",
         "awaiting",
         "body",
         "cluster",
@@ -52,9 +53,11 @@ class Exchange:
         "hash_key",
         "head",
         "head_pending",
+        "jwt_claims",
         "out_chunked",
         "policy",
         "request_id",
+        "request_principal",
         "resent",
         "response_bytes",
         "response_head",
@@ -112,6 +115,11 @@ class Exchange:
         self.resent = False
         self.set_cookie = b""
         """A Set-Cookie for the response: the affinity cookie the proxy minted for this client."""
+        self.request_principal: str | None = None
+        """``iss/sub`` of a verified JWT (RequestAuthentication), as Istio's requestPrincipals."""
+        self.jwt_claims: dict[str, object] | None = None
+        self.audited = False
+        """An AUDIT authorization policy matched: the access log marks the entry."""
 
     def add_flag(self, flag: str) -> None:
         self.flags = join_flags((*split_flags(self.flags), flag)) if self.flags else flag

@@ -1,0 +1,146 @@
+"""The security part of a snapshot: identity files, inbound mTLS modes, authorization, JWT rules.
+
+The control plane resolves Istio's PeerAuthentication, AuthorizationPolicy and
+RequestAuthentication for one workload into these; the proxy compiles them into matchers when
+the snapshot loads. Names follow Istio's fields, with ``not_`` forms spelled out.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from msgspec import Meta
+
+from loom.snapshot.base import Model, NonEmptyStr
+
+
+class MtlsMode(StrEnum):
+    """How an inbound listener treats plaintext (Istio's PeerAuthentication modes, resolved)."""
+
+    STRICT = "STRICT"
+    """mutual TLS only: a plaintext connection is closed before a byte reaches the app."""
+    PERMISSIVE = "PERMISSIVE"
+    """mutual TLS or plaintext on the same port, told apart by the first bytes."""
+    DISABLE = "DISABLE"
+    """plaintext only."""
+
+
+class Identity(Model, kw_only=True):
+    """Where a proxy run from a file finds its workload certificate (PEM files).
+
+    A proxy under a control plane gets its certificate from the control plane instead.
+    """
+
+    cert_file: NonEmptyStr
+    """The workload certificate, then any intermediates."""
+    key_file: NonEmptyStr
+    trust_bundle_file: NonEmptyStr
+    """One or more root certificates (two during a root rotation)."""
+
+
+class UpstreamTls(Model, kw_only=True):
+    """Mutual TLS towards a cluster's endpoints that have ``mtls: true``."""
+
+    server_identities: Annotated[list[NonEmptyStr], Meta(min_length=1)]
+    """The SPIFFE IDs allowed to serve this destination; a server proving another is refused."""
+
+
+# --- authorization --------------------------------------------------------------------------
+
+
+class AuthzAction(StrEnum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+    AUDIT = "AUDIT"
+
+
+class AuthzSource(Model, kw_only=True):
+    """All set fields must match (AND); within a field any value (OR). Values use Istio's string
+    matching: exact, ``prefix*``, ``*suffix``, ``*`` (present). Principals are written without
+    ``spiffe://`` (``cluster.local/ns/N/sa/S``), as in Istio."""
+
+    principals: list[str] = []
+    not_principals: list[str] = []
+    request_principals: list[str] = []
+    not_request_principals: list[str] = []
+    namespaces: list[str] = []
+    not_namespaces: list[str] = []
+    ip_blocks: list[str] = []
+    """Addresses or CIDRs of the peer (the connection's source address)."""
+    not_ip_blocks: list[str] = []
+    remote_ip_blocks: list[str] = []
+    """Addresses or CIDRs of the original client (X-Forwarded-For's first entry, else the peer)."""
+    not_remote_ip_blocks: list[str] = []
+
+
+class AuthzOperation(Model, kw_only=True):
+    hosts: list[str] = []
+    not_hosts: list[str] = []
+    ports: list[Annotated[int, Meta(ge=1, le=65535)]] = []
+    not_ports: list[Annotated[int, Meta(ge=1, le=65535)]] = []
+    methods: list[str] = []
+    not_methods: list[str] = []
+    paths: list[str] = []
+    """Exact, ``prefix*``, ``*suffix``, ``*``, or a template with ``{*}`` (one segment) and
+    ``{**}`` (any number of segments, last)."""
+    not_paths: list[str] = []
+
+
+class AuthzCondition(Model, kw_only=True):
+    """``key`` is one of Istio's: ``request.headers[NAME]``, ``source.ip``, ``remote.ip``,
+    ``source.namespace``, ``source.principal``, ``request.auth.principal``,
+    ``request.auth.audiences``, ``request.auth.presenter``, ``request.auth.claims[NAME]``
+    (nested: ``[a][b]``), ``destination.ip``, ``destination.port``, ``connection.sni``."""
+
+    key: NonEmptyStr
+    values: list[str] = []
+    not_values: list[str] = []
+
+
+class AuthzRule(Model, kw_only=True):
+    """Matches when any source, any operation and every condition match (empty lists match all)."""
+
+    sources: list[AuthzSource] = []
+    operations: list[AuthzOperation] = []
+    conditions: list[AuthzCondition] = []
+
+
+class AuthzPolicy(Model, kw_only=True):
+    name: NonEmptyStr
+    """``namespace/name`` of the AuthorizationPolicy, for logs and the access log."""
+    action: AuthzAction = AuthzAction.ALLOW
+    rules: list[AuthzRule] = []
+    """No rules: the policy matches nothing (an ALLOW policy without rules denies everything);
+    one empty rule matches every request."""
+
+
+# --- request authentication -----------------------------------------------------------------
+
+
+class JwtHeader(Model, kw_only=True):
+    name: NonEmptyStr
+    prefix: str = ""
+
+
+class JwtRule(Model, kw_only=True):
+    """One trusted issuer (Istio's RequestAuthentication jwtRules entry, with its keys resolved)."""
+
+    issuer: NonEmptyStr
+    audiences: list[str] = []
+    """Empty: any audience."""
+    jwks: NonEmptyStr
+    """The issuer's JSON Web Key Set, as JSON text (the control plane fetches jwksUri)."""
+    from_headers: list[JwtHeader] = []
+    """Empty together with from_params: ``Authorization: Bearer <token>``."""
+    from_params: list[str] = []
+    forward_original_token: bool = False
+    output_claim_to_headers: dict[str, str] = {}
+    """Header name → claim name, copied onto the request after the token is verified."""
+
+
+class Security(Model, kw_only=True):
+    authorization: list[AuthzPolicy] = []
+    """The policies that apply to this workload, in any order (DENY is evaluated first)."""
+    jwt_rules: list[JwtRule] = []
+    """A request carrying a token must carry a valid one from one of these issuers (else 401)."""
