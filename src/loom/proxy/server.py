@@ -13,6 +13,7 @@ from loom.proxy.admin import AdminServer
 from loom.proxy.config import ProxyConfig
 from loom.proxy.http import mirror
 from loom.proxy.http.listener import HttpListener
+from loom.proxy.identity.store import IdentityStore
 from loom.proxy.router import RouteCompileError
 from loom.proxy.tcp import TcpListener
 from loom.proxy.telemetry import AccessLogger, MeshMetrics
@@ -28,8 +29,13 @@ AnyListener = HttpListener | TcpListener
 
 
 class ProxyServer:
-    def __init__(self, snapshot: Snapshot, snapshot_path: Path | None = None) -> None:
+    def __init__(
+        self, snapshot: Snapshot, snapshot_path: Path | None = None, identity: IdentityStore | None = None
+    ) -> None:
         self.snapshot_path = snapshot_path
+        self.identity = identity if identity is not None else IdentityStore()
+        """The workload certificate: loaded from the snapshot's identity files, or kept current by
+        the control-plane agent."""
         self.metrics = MeshMetrics(snapshot.node)
         self.access_log = (
             AccessLogger(snapshot.telemetry.access_log) if snapshot.telemetry.access_log else None
