@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from loom.proxy.http.downstream import DownstreamConnection
     from loom.proxy.http.exchange import Exchange
     from loom.proxy.http.listener import HttpListener
+    from loom.proxy.identity.store import IdentityStore
     from loom.proxy.telemetry import AccessLogger, MeshMetrics, SeriesHandle
 
 NO_FLAGS = "-"
+MUTUAL_TLS = "mutual_tls"
 
 
 class ProxyConfig:
@@ -32,6 +34,7 @@ class ProxyConfig:
         previous: ProxyConfig | None,
         metrics: MeshMetrics,
         access_log: AccessLogger | None,
+        identity: IdentityStore | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.version = snapshot.version
@@ -46,13 +49,16 @@ class ProxyConfig:
         for cluster in snapshot.clusters:
             kept = old.get(cluster.name)
             self.clusters[cluster.name] = (
-                kept if kept is not None and kept.config == cluster else ClusterRuntime(cluster)
+                kept
+                if kept is not None and kept.config == cluster
+                else ClusterRuntime(cluster, identity=identity)
             )
         self.retired = [c for name, c in old.items() if self.clusters.get(name) is not c]
         self._default_retries = {
             c.name: CompiledRetryPolicy(c.default_retry) for c in snapshot.clusters if c.default_retry
         }
         self._local = PeerInfo.from_node(snapshot.node)
+        self._local_mtls = PeerInfo.from_node(snapshot.node, mtls=True)
         self._local_series: dict[tuple[str, str], SeriesHandle] = {}
         self._inbound_listeners = {
             item.name for item in snapshot.listeners if item.direction is Direction.INBOUND
@@ -100,7 +106,10 @@ class ProxyConfig:
         if cluster is None:
             return self._local_series_for(inbound, "unknown")
         endpoint = ex.endpoint
-        key = endpoint.key if endpoint is not None and not inbound else None
+        if inbound:
+            key: object = ex.conn.peer_principal  # one series per calling identity (None: plaintext)
+        else:
+            key = endpoint.key if endpoint is not None else None
         series = cluster.series.get(key)
         if series is None:
             series = self._new_series(inbound, cluster, key)
@@ -111,20 +120,26 @@ class ProxyConfig:
         assert self.metrics is not None
         service = cluster.config.service
         if inbound:
+            principal = key if isinstance(key, str) else None
             return self.metrics.request_series(
                 reporter=REPORTER_DESTINATION,
-                source=PeerInfo(),
-                destination=self._local,
+                source=PeerInfo.from_principal(principal) if principal else PeerInfo(),
+                destination=self._local_mtls if principal else self._local,
                 destination_service=service,
+                connection_security_policy=MUTUAL_TLS if principal else None,
             )
         endpoint = next((e for e in cluster.config.endpoints if (e.address, e.port) == key), None)
+        mtls = endpoint is not None and endpoint.mtls
         destination = (
-            PeerInfo.from_endpoint(endpoint, trust_domain=self.node.trust_domain)
+            PeerInfo.from_endpoint(endpoint, trust_domain=self.node.trust_domain, mtls=mtls)
             if endpoint is not None
             else PeerInfo()
         )
         return self.metrics.request_series(
-            reporter=REPORTER_SOURCE, source=self._local, destination=destination, destination_service=service
+            reporter=REPORTER_SOURCE,
+            source=self._local_mtls if mtls else self._local,
+            destination=destination,
+            destination_service=service,
         )
 
     def _local_series_for(self, inbound: bool, service: str) -> SeriesHandle:

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from loom.proxy.connections import ConnectionSet
-from loom.snapshot.model import Listener
+from loom.proxy.identity.accept import PeekingServer
+from loom.snapshot.model import Direction, Listener
+from loom.snapshot.security import MtlsMode
 
 if TYPE_CHECKING:
     from loom.proxy.server import ProxyServer
@@ -25,7 +27,7 @@ class ListenerBase(Generic[C]):
     def __init__(self, server: ProxyServer, config: Listener) -> None:
         self.server = server
         self.connections: ConnectionSet[C] = ConnectionSet()
-        self.asyncio_server: asyncio.Server | None = None
+        self.asyncio_server: asyncio.Server | PeekingServer | None = None
         self.loop = asyncio.get_running_loop()
         self.draining = False
         self.update(config)
@@ -35,11 +37,24 @@ class ListenerBase(Generic[C]):
         self.config = config
         self.name = config.name
         self.limits = config.limits
+        self.secure = config.mtls is not MtlsMode.DISABLE
+        """Connections may be mutual TLS: read the peer's identity from its certificate."""
 
     def protocol_factory(self) -> Callable[[], asyncio.Protocol]:
         raise NotImplementedError
 
     async def start(self) -> None:
+        if self.config.direction is Direction.INBOUND:
+            # Inbound listeners look at each connection's first byte for mutual TLS.
+            self.asyncio_server = await PeekingServer.bind(
+                self.config.address,
+                self.config.port,
+                self.protocol_factory(),
+                lambda: self.config.mtls,
+                self.server.identity,
+                lambda: self.limits.request_header_timeout,
+            )
+            return
         self.asyncio_server = await self.loop.create_server(
             self.protocol_factory(),
             self.config.address,

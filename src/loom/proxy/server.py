@@ -13,7 +13,8 @@ from loom.proxy.admin import AdminServer
 from loom.proxy.config import ProxyConfig
 from loom.proxy.http import mirror
 from loom.proxy.http.listener import HttpListener
-from loom.proxy.identity.store import IdentityStore
+from loom.proxy.identity.files import IdentityFiles
+from loom.proxy.identity.store import IdentityError, IdentityStore
 from loom.proxy.router import RouteCompileError
 from loom.proxy.tcp import TcpListener
 from loom.proxy.telemetry import AccessLogger, MeshMetrics
@@ -36,11 +37,13 @@ class ProxyServer:
         self.identity = identity if identity is not None else IdentityStore()
         """The workload certificate: loaded from the snapshot's identity files, or kept current by
         the control-plane agent."""
+        self.identity_files = IdentityFiles(self.identity)
+        self.identity_files.apply(snapshot)
         self.metrics = MeshMetrics(snapshot.node)
         self.access_log = (
             AccessLogger(snapshot.telemetry.access_log) if snapshot.telemetry.access_log else None
         )
-        self.config = ProxyConfig(snapshot, None, self.metrics, self.access_log)
+        self.config = ProxyConfig(snapshot, None, self.metrics, self.access_log, self.identity)
         self.listeners: dict[str, AnyListener] = {}
         self.admin = AdminServer(self)
         self.draining = False
@@ -96,7 +99,8 @@ class ProxyServer:
 
     async def apply(self, snapshot: Snapshot) -> None:
         """Swap in a new snapshot. Raises (and changes nothing) if it cannot be used."""
-        config = ProxyConfig(snapshot, self.config, self.metrics, self.access_log)
+        self.identity_files.apply(snapshot)
+        config = ProxyConfig(snapshot, self.config, self.metrics, self.access_log, self.identity)
         wanted = {item.name: item for item in snapshot.listeners}
         started: list[AnyListener] = []
         retiring: list[AnyListener] = []
@@ -174,8 +178,16 @@ class ProxyServer:
             self._next_file_check = now + FILE_CHECK_INTERVAL
             if self._stamp() != self._file_stamp:
                 self._spawn(self.reload_from_file())
+            if self.identity_files.changed():
+                self._reload_identity_files()
         if not self._stopped.is_set():
             self._schedule_housekeeping()
+
+    def _reload_identity_files(self) -> None:
+        try:
+            self.identity_files.reload()
+        except IdentityError as exc:
+            log.error("new certificate files refused, keeping the current certificate: %s", exc)
 
     def _stamp(self) -> tuple[int, int, int] | None:
         if self.snapshot_path is None:

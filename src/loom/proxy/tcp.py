@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from loom.proxy.identity.store import spiffe_id_of
+from loom.proxy.identity.upstream import PeerIdentityError, UpstreamIdentity
 from loom.proxy.listener_base import ListenerBase
 from loom.proxy.telemetry import REPORTER_DESTINATION, REPORTER_SOURCE, PeerInfo
 from loom.snapshot.model import Direction, Listener
@@ -85,6 +87,8 @@ class TcpDownstream(asyncio.Protocol):
             self.transport.close()
             return
         self.transport.set_write_buffer_limits(high=64 * 1024)
+        if listener.secure:
+            self.peer_principal = spiffe_id_of(transport.get_extra_info("peercert"))
         self.transport.pause_reading()
         asyncio.get_running_loop().create_task(self._connect())
 
@@ -102,12 +106,18 @@ class TcpDownstream(asyncio.Protocol):
             if endpoint is None:
                 break
             cluster.open_connections += 1
+            tls = cluster.tls if endpoint.mtls else None
             try:
                 async with asyncio.timeout(cluster.limits.connect_timeout):
                     _, upstream = await loop.create_connection(
-                        lambda: TcpUpstream(self), endpoint.address, endpoint.port
+                        lambda: TcpUpstream(self),
+                        endpoint.address,
+                        endpoint.port,
+                        ssl=tls.context() if tls is not None else None,
                     )
-            except (OSError, TimeoutError):
+                if tls is not None:
+                    _verify_or_abort(tls, upstream)
+            except (OSError, TimeoutError, PeerIdentityError):
                 cluster.open_connections -= 1
                 cluster.stats.connect_failures += 1
                 cluster.record_outcome(endpoint, None)
@@ -236,6 +246,8 @@ class TcpUpstream(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         downstream = self.downstream
+        if downstream is None:  # refused right after connecting (see _verify_or_abort)
+            return
         if downstream.cluster is not None:
             downstream.cluster.open_connections -= 1
             downstream.cluster = None
@@ -246,3 +258,12 @@ class TcpUpstream(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.downstream.transport.resume_reading()
+
+
+def _verify_or_abort(tls: UpstreamIdentity, upstream: TcpUpstream) -> None:
+    try:
+        tls.verify(upstream.transport)
+    except PeerIdentityError:
+        upstream.downstream = None  # type: ignore[assignment]
+        upstream.transport.abort()
+        raise

@@ -49,6 +49,7 @@ class EndpointState:
         "ewma_at",
         "key",
         "labels",
+        "mtls",
         "namespace",
         "port",
         "service_account",
@@ -65,6 +66,7 @@ class EndpointState:
         self.workload: str = ep.workload
         self.namespace: str = ep.namespace
         self.service_account: str = ep.service_account
+        self.mtls: bool = ep.mtls
         self.key: tuple[str, int] = (ep.address, ep.port)
         self.active: int = 0
         """Requests in flight to this endpoint."""

@@ -12,6 +12,7 @@ from loom.proxy.codec.head import RequestHead
 from loom.proxy.codec.request_parser import RequestParser, UpgradeRequested
 from loom.proxy.codec.serialize import simple_response
 from loom.proxy.http.exchange import Exchange
+from loom.proxy.identity.store import spiffe_id_of
 from loom.proxy.original_dst import original_destination
 
 DRAIN_IDLE_GRACE = 0.5
@@ -93,6 +94,8 @@ class DownstreamConnection(asyncio.Protocol):
             self.peer_ip, self.peer_port = peer[0], peer[1]
         if listener.config.original_dst:
             self.original_dst = original_destination(transport.get_extra_info("socket"))
+        if listener.secure:
+            self.peer_principal = spiffe_id_of(transport.get_extra_info("peercert"))
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:

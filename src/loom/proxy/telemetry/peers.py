@@ -67,6 +67,17 @@ class PeerInfo:
         )
 
     @classmethod
+    def from_principal(cls, principal: str) -> PeerInfo:
+        """A peer known only by the SPIFFE ID its certificate proved: principal and namespace."""
+        namespace = UNKNOWN
+        parts = principal.split("/")
+        if "ns" in parts:
+            at = parts.index("ns")
+            if at + 1 < len(parts) and parts[at + 1]:
+                namespace = parts[at + 1]
+        return cls(namespace=namespace, principal=principal)
+
+    @classmethod
     def from_node(cls, node: Node, *, mtls: bool = False, cluster: str = UNKNOWN) -> PeerInfo:
         """This proxy's own workload; ``mtls`` fills the principal from its SPIFFE identity."""
         principal = spiffe_id(node.trust_domain, node.namespace, node.service_account) if mtls else UNKNOWN

@@ -8,6 +8,8 @@ from collections import deque
 from collections.abc import Callable
 
 from loom.proxy.cluster import EndpointState, OutlierDetector, RetryBudget, make_balancer
+from loom.proxy.identity.store import IdentityStore
+from loom.proxy.identity.upstream import UpstreamIdentity
 from loom.proxy.upstream.connection import UpstreamConnection
 from loom.proxy.upstream.pool import EndpointPool, Overflow
 from loom.snapshot.model import Cluster
@@ -36,8 +38,17 @@ class ClusterStats:
 
 
 class ClusterRuntime:
-    def __init__(self, config: Cluster, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: Cluster,
+        clock: Callable[[], float] = time.monotonic,
+        identity: IdentityStore | None = None,
+    ) -> None:
         self.config = config
+        self.tls = (
+            UpstreamIdentity(identity or IdentityStore(), config.tls) if config.tls is not None else None
+        )
+        """Mutual TLS towards the endpoints marked ``mtls``; None when the cluster has none."""
         self.name = config.name
         self.limits = config.limits
         self.clock = clock

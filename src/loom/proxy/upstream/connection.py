@@ -89,6 +89,8 @@ class UpstreamConnection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed:  # refused right after connecting (see pool.connect); already forgotten
+            return
         self.closed = True
         self.reusable = False
         self.pool.connection_closed(self)

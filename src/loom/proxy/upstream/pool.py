@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from loom.proxy.identity.upstream import PeerIdentityError, UpstreamIdentity
 from loom.proxy.upstream.connection import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -56,12 +57,19 @@ class EndpointPool:
         self.open += 1
         loop = asyncio.get_running_loop()
         endpoint = self.endpoint
+        tls = cluster.tls if endpoint.mtls else None
         try:
             async with asyncio.timeout(cluster.limits.connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: UpstreamConnection(self), endpoint.address, endpoint.port
-                )
-        except (OSError, TimeoutError) as exc:
+                if tls is None:
+                    _, conn = await loop.create_connection(
+                        lambda: UpstreamConnection(self), endpoint.address, endpoint.port
+                    )
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: UpstreamConnection(self), endpoint.address, endpoint.port, ssl=tls.context()
+                    )
+                    _verify_or_close(tls, conn)
+        except (OSError, TimeoutError, PeerIdentityError) as exc:
             self._forget()
             raise ConnectFailure(f"{endpoint.address}:{endpoint.port}: {exc or 'connect timeout'}") from None
         except BaseException:
@@ -100,3 +108,12 @@ class EndpointPool:
     def _forget(self) -> None:
         self.open -= 1
         self.cluster.open_connections -= 1
+
+
+def _verify_or_close(tls: UpstreamIdentity, conn: UpstreamConnection) -> None:
+    try:
+        tls.verify(conn.transport)
+    except PeerIdentityError:
+        conn.closed = True  # the caller forgets the connection; its connection_lost must not again
+        conn.transport.abort()
+        raise
