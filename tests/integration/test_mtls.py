@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +16,8 @@ from tests.support.certs import NOW, CertAuthority, replace_identity, spiffe, wr
 from tests.support.load import LoadResult, run_load
 from tests.support.mtls import CLIENT_ID, SERVER_ID, client_doc, server_doc, start_pair
 from tests.support.proxy import ProxyProcess, wait_until
+from tests.support.snapshots import endpoint
+from tests.support.tcp_echo import EchoServer
 
 
 @pytest.fixture
@@ -222,3 +225,60 @@ async def test_root_rotation_with_two_roots_in_the_bundle_loses_no_request(
     old_root_client = write_identity(tmp_path, "old", ca, CLIENT_ID)
     with pytest.raises((ssl.SSLError, ConnectionError)):
         await _handshake(server.port("inbound"), _client_context(old_root_client, new_root, tmp_path))
+
+
+async def test_tcp_crosses_mutual_tls_and_strict_refuses_plaintext_tcp(
+    tmp_path: Path, proxy, ca: CertAuthority
+) -> None:
+    echo = await EchoServer().start()
+    try:
+        server = server_doc(1, write_identity(tmp_path, "server", ca, SERVER_ID))
+        server["listeners"] = [
+            {
+                "name": "tcp-in",
+                "direction": "inbound",
+                "protocol": "tcp",
+                "port": 0,
+                "mtls": "STRICT",
+                "tcp": {"destinations": [{"cluster": "echo"}]},
+            }
+        ]
+        server["route_configs"] = []
+        server["clusters"] = [
+            {"name": "echo", "protocol": "tcp", "endpoints": [endpoint(echo.port, app="echo")]}
+        ]
+        server_proxy = await proxy(server, "server")
+
+        client = client_doc(server_proxy.port("tcp-in"), write_identity(tmp_path, "client", ca, CLIENT_ID))
+        client["listeners"] = [
+            {
+                "name": "tcp-out",
+                "direction": "outbound",
+                "protocol": "tcp",
+                "port": 0,
+                "tcp": {"destinations": [{"cluster": "catalog"}]},
+            }
+        ]
+        client["route_configs"] = []
+        client["clusters"][0]["protocol"] = "tcp"
+        client_proxy = await proxy(client, "client")
+
+        payload = os.urandom(256 * 1024)
+        reader, writer = await asyncio.open_connection("127.0.0.1", client_proxy.port("tcp-out"))
+        writer.write(payload)
+        echoed = await asyncio.wait_for(reader.readexactly(len(payload)), 15)
+        writer.close()
+        assert echoed == payload
+
+        served = echo.connections
+        reader, writer = await asyncio.open_connection("127.0.0.1", server_proxy.port("tcp-in"))
+        writer.write(b"plaintext")
+        try:
+            answer = await asyncio.wait_for(reader.read(), 10)
+        except ConnectionResetError:
+            answer = b""
+        writer.close()
+        assert answer == b""
+        assert echo.connections == served
+    finally:
+        await echo.stop()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from loom.proxy.authn import JwtAuthenticator, compile_jwt_rules
 from loom.proxy.router import CompiledRetryPolicy, RouteTable, compile_route_config
 from loom.proxy.telemetry import REPORTER_DESTINATION, REPORTER_SOURCE, AccessLogEntry, PeerInfo
+from loom.proxy.telemetry.peers import MUTUAL_TLS
 from loom.proxy.upstream.cluster import ClusterRuntime
 from loom.snapshot.model import Direction, Snapshot
 
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
     from loom.proxy.telemetry import AccessLogger, MeshMetrics, SeriesHandle
 
 NO_FLAGS = "-"
-MUTUAL_TLS = "mutual_tls"
 
 
 class ProxyConfig:
@@ -44,6 +45,8 @@ class ProxyConfig:
         self.route_tables: dict[str, RouteTable] = {
             rc.name: compile_route_config(rc, snapshot.node) for rc in snapshot.route_configs
         }
+        self.jwt_authn: JwtAuthenticator | None = compile_jwt_rules(snapshot.security.jwt_rules)
+        """RequestAuthentication (None without JWT rules); verified tokens are cached per config."""
         old = previous.clusters if previous is not None else {}
         self.clusters: dict[str, ClusterRuntime] = {}
         for cluster in snapshot.clusters:

@@ -17,6 +17,7 @@ from loom.proxy.identity.store import spiffe_id_of
 from loom.proxy.identity.upstream import PeerIdentityError, UpstreamIdentity
 from loom.proxy.listener_base import ListenerBase
 from loom.proxy.telemetry import REPORTER_DESTINATION, REPORTER_SOURCE, PeerInfo
+from loom.proxy.telemetry.peers import MUTUAL_TLS
 from loom.snapshot.model import Direction, Listener
 
 if TYPE_CHECKING:
@@ -143,26 +144,32 @@ class TcpDownstream(asyncio.Protocol):
         metrics = config.metrics
         if metrics is None:
             return
-        local = PeerInfo.from_node(config.node)
         inbound = self.listener.config.direction is Direction.INBOUND
+        principal = self.peer_principal
+        policy = None
         if inbound:
-            source, destination, reporter = PeerInfo(), local, REPORTER_DESTINATION
+            source = PeerInfo.from_principal(principal) if principal else PeerInfo()
+            destination = PeerInfo.from_node(config.node, mtls=principal is not None)
+            reporter = REPORTER_DESTINATION
+            policy = MUTUAL_TLS if principal else None
         else:
             described = next(
                 (e for e in cluster.config.endpoints if (e.address, e.port) == endpoint.key),  # type: ignore[attr-defined]
                 None,
             )
+            mtls = described is not None and described.mtls
             destination = (
-                PeerInfo.from_endpoint(described, trust_domain=config.node.trust_domain)
+                PeerInfo.from_endpoint(described, trust_domain=config.node.trust_domain, mtls=mtls)
                 if described is not None
                 else PeerInfo()
             )
-            source, reporter = local, REPORTER_SOURCE
+            source, reporter = PeerInfo.from_node(config.node, mtls=mtls), REPORTER_SOURCE
         self.series = metrics.tcp_series(
             reporter=reporter,
             source=source,
             destination=destination,
             destination_service=cluster.config.service,
+            connection_security_policy=policy,
         )
         metrics.record_tcp_open(self.series)
 

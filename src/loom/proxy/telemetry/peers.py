@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from loom.snapshot.model import Endpoint, Node
 
 UNKNOWN = "unknown"
+MUTUAL_TLS = "mutual_tls"
+"""connection_security_policy of a connection whose peer proved its identity with a certificate."""
 LATEST = "latest"
 """Istio's canonical revision when a workload declares none."""
 
