@@ -1,0 +1,23 @@
+"""Authorization (Istio's AuthorizationPolicy) on inbound listeners: compiled once per snapshot,
+decided per request (HTTP) or per connection (TCP) without parsing anything the codec has not.
+
+```python
+authorizer = Authorizer(snapshot.security.authorization)   # raises SnapshotError if unusable
+decision = authorizer.check(AuthzRequest(peer_ip=..., peer_principal=..., dest_port=..., head=...))
+decision.allowed, decision.audited, decision.policy
+```
+
+| module | |
+| --- | --- |
+| ``engine`` | ``Authorizer`` and ``Decision``: AUDIT, then DENY, then ALLOW |
+| ``compile`` | a policy's rules as checks, with the TCP variant of each rule |
+| ``fields`` | one source/operation field or condition key as a check |
+| ``values``, ``paths`` | Istio's string patterns, IP blocks, ports; path templates and normalization |
+| ``request`` | ``AuthzRequest``: the attributes a decision reads |
+| ``tcp`` | deciding on an accepted TCP connection |
+"""
+
+from loom.proxy.authz.engine import Authorizer, Decision
+from loom.proxy.authz.request import AuthzRequest
+
+__all__ = ["Authorizer", "AuthzRequest", "Decision"]
