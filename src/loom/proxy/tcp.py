@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from loom.proxy.authz.connection import allow_tcp
 from loom.proxy.identity.store import spiffe_id_of
 from loom.proxy.identity.upstream import PeerIdentityError, UpstreamIdentity
 from loom.proxy.listener_base import ListenerBase
@@ -90,6 +91,9 @@ class TcpDownstream(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high=64 * 1024)
         if listener.secure:
             self.peer_principal = spiffe_id_of(transport.get_extra_info("peercert"))
+        if not allow_tcp(self, listener.config, listener.server.config.authorizer):
+            self.transport.close()  # denied by an authorization policy (inbound only)
+            return
         self.transport.pause_reading()
         asyncio.get_running_loop().create_task(self._connect())
 

@@ -7,12 +7,13 @@ the snapshot loads. Names follow Istio's fields, with ``not_`` forms spelled out
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated
 
 from msgspec import Meta
 
-from loom.snapshot.base import Model, NonEmptyStr
+from loom.snapshot.base import FieldError, Model, NonEmptyStr
 
 
 class MtlsMode(StrEnum):
@@ -50,19 +51,25 @@ class UpstreamTls(Model, kw_only=True):
 
 
 class AuthzAction(StrEnum):
+    """Decided in Istio's order: AUDIT policies only mark a request, any matching DENY policy
+    denies it, then — if the workload has ALLOW policies — one of them must match."""
+
     ALLOW = "ALLOW"
     DENY = "DENY"
     AUDIT = "AUDIT"
 
 
 class AuthzSource(Model, kw_only=True):
-    """All set fields must match (AND); within a field any value (OR). Values use Istio's string
-    matching: exact, ``prefix*``, ``*suffix``, ``*`` (present). Principals are written without
-    ``spiffe://`` (``cluster.local/ns/N/sa/S``), as in Istio."""
+    """All set fields must match (AND); within a field any value (OR), and no value of its ``not_``
+    twin. Values use Istio's string matching: exact, ``prefix*``, ``*suffix``, ``*`` (present and not
+    empty). Principals are written without ``spiffe://`` (``cluster.local/ns/N/sa/S``), as in Istio;
+    the namespace is the one in the peer's principal. A plaintext peer has no principal and no
+    namespace: it matches no ``principals``/``namespaces`` value and every ``not_`` one."""
 
     principals: list[str] = []
     not_principals: list[str] = []
     request_principals: list[str] = []
+    """``iss/sub`` of the request's verified JWT (HTTP only)."""
     not_request_principals: list[str] = []
     namespaces: list[str] = []
     not_namespaces: list[str] = []
@@ -75,15 +82,21 @@ class AuthzSource(Model, kw_only=True):
 
 
 class AuthzOperation(Model, kw_only=True):
+    """Like a source: set fields AND, values OR. ``hosts``, ``methods`` and ``paths`` are HTTP only."""
+
     hosts: list[str] = []
+    """The Host as sent (with its port when the client gave one), case-insensitive."""
     not_hosts: list[str] = []
     ports: list[Annotated[int, Meta(ge=1, le=65535)]] = []
+    """The port the connection arrived on (the listener's, or the original destination's when
+    intercepted); the control plane writes the sidecar port that fronts the workload port named."""
     not_ports: list[Annotated[int, Meta(ge=1, le=65535)]] = []
     methods: list[str] = []
     not_methods: list[str] = []
     paths: list[str] = []
     """Exact, ``prefix*``, ``*suffix``, ``*``, or a template with ``{*}`` (one segment) and
-    ``{**}`` (any number of segments, last)."""
+    ``{**}`` (any number of segments, last), matched against the path without its query,
+    normalized (``\\`` → ``/``, unreserved ``%XX`` decoded, dot segments resolved)."""
     not_paths: list[str] = []
 
 
@@ -91,7 +104,8 @@ class AuthzCondition(Model, kw_only=True):
     """``key`` is one of Istio's: ``request.headers[NAME]``, ``source.ip``, ``remote.ip``,
     ``source.namespace``, ``source.principal``, ``request.auth.principal``,
     ``request.auth.audiences``, ``request.auth.presenter``, ``request.auth.claims[NAME]``
-    (nested: ``[a][b]``), ``destination.ip``, ``destination.port``, ``connection.sni``."""
+    (nested: ``[a][b]``), ``destination.ip``, ``destination.port``, ``connection.sni``; the
+    ``request.*`` ones are HTTP only. Any value must match, and no ``not_values`` one."""
 
     key: NonEmptyStr
     values: list[str] = []
@@ -99,7 +113,9 @@ class AuthzCondition(Model, kw_only=True):
 
 
 class AuthzRule(Model, kw_only=True):
-    """Matches when any source, any operation and every condition match (empty lists match all)."""
+    """Matches when any source, any operation and every condition match (empty lists match all).
+    On a TCP connection the HTTP-only fields cannot be evaluated: an ALLOW rule using any never
+    matches it, a DENY or AUDIT rule is evaluated without them (Istio's rule)."""
 
     sources: list[AuthzSource] = []
     operations: list[AuthzOperation] = []
@@ -130,13 +146,23 @@ class JwtRule(Model, kw_only=True):
     audiences: list[str] = []
     """Empty: any audience."""
     jwks: NonEmptyStr
-    """The issuer's JSON Web Key Set, as JSON text (the control plane fetches jwksUri)."""
+    """The issuer's JSON Web Key Set, as JSON text (the control plane fetches jwksUri). A set with no
+    usable key (``{"keys": []}``) refuses every token of this issuer."""
     from_headers: list[JwtHeader] = []
-    """Empty together with from_params: ``Authorization: Bearer <token>``."""
+    """Empty together with from_params: ``Authorization: Bearer <token>`` and the ``access_token``
+    query parameter (Envoy's defaults)."""
     from_params: list[str] = []
     forward_original_token: bool = False
     output_claim_to_headers: dict[str, str] = {}
     """Header name → claim name, copied onto the request after the token is verified."""
+
+    def __post_init__(self) -> None:
+        try:
+            keys = json.loads(self.jwks)
+        except ValueError as exc:
+            raise FieldError("jwks", f"not JSON: {exc}") from None
+        if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+            raise FieldError("jwks", 'a JSON Web Key Set is an object with a "keys" array')
 
 
 class Security(Model, kw_only=True):

@@ -165,7 +165,7 @@ def test_reviews_virtual_service_and_destination_rule() -> None:
     assert weights(route) == {f"outbound|9080|v1|{host}": 90, f"outbound|9080|v2|{host}": 10}
     v1 = cluster(compiled.snapshot, f"outbound|9080|v1|{host}")
     assert [(e.workload, e.port) for e in v1.endpoints] == [("reviews-v1", 15006)]
-    assert compiled.warnings == ()  # `tls` is for the security work: no warning
+    assert compiled.warnings == ()  # `tls` ISTIO_MUTUAL is supported (test_mtls.py): no warning
 
 
 def test_mesh_telemetry_turns_on_the_json_access_log() -> None:

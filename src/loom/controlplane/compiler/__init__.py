@@ -20,6 +20,9 @@ module's docstring gives the mapping for its part:
 | ``virtual_services``, ``gateway_routes``, ``traffic_split`` | routes from each source |
 | ``destination_rules``, ``cluster_policy``, ``retries`` | traffic policy → cluster fields |
 | ``inbound`` | inbound listeners to the local app |
+| ``peer_authentication``, ``mtls`` | PeerAuthentication → inbound modes; auto mTLS, DestinationRule ``tls`` |
+| ``request_authentication`` | RequestAuthentication → ``security.jwt_rules`` (JWKS fetched by ``jwks.py``) |
+| ``authorization``, ``authorization_rules`` | AuthorizationPolicy → ``security.authorization`` |
 | ``compile`` | ``compile_snapshot`` |
 """
 

@@ -21,7 +21,7 @@
 The ring size is ``ringHash.minimumRingSize`` or ``maglev.tableSize``, clamped to 16–1048576. When
 ``outlierDetection`` is present, absent fields take Envoy's defaults: 5 consecutive 5xx, interval
 10s, base ejection time 30s, at most 10% ejected. Zero or negative limits mean Istio's default
-(unlimited), as in Istio. ``tls`` is for the security work and is not read here. Fields with no
+(unlimited), as in Istio. ``tls`` is read by ``mtls.upstream_tls``, not here. Fields with no
 snapshot equivalent are reported.
 """
 

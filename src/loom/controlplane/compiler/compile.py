@@ -9,6 +9,7 @@ from loom.controlplane.compiler.diagnostics import CompileWarning, Warnings
 from loom.controlplane.compiler.inbound import build_inbound
 from loom.controlplane.compiler.inputs import MeshInputs
 from loom.controlplane.compiler.outbound import OUTBOUND, outbound_clusters, outbound_route_config
+from loom.controlplane.compiler.request_authentication import jwt_rules_for
 from loom.controlplane.workloads import Workload
 from loom.snapshot.model import (
     AccessLog,
@@ -21,6 +22,7 @@ from loom.snapshot.model import (
     Snapshot,
     Telemetry,
 )
+from loom.snapshot.security import Security
 
 LOCALHOST = "127.0.0.1"
 """Where the outbound listener binds: the app's requests come to it over loopback."""
@@ -66,6 +68,7 @@ def compile_snapshot(inputs: MeshInputs, proxy: Workload, *, version: str) -> Co
         if mesh.access_log_file
         else None
     )
+    jwt_rules = jwt_rules_for(inputs, proxy, warnings)
     snapshot = Snapshot(
         version=version,
         node=Node(
@@ -81,6 +84,7 @@ def compile_snapshot(inputs: MeshInputs, proxy: Workload, *, version: str) -> Co
         route_configs=[route_config, *inbound.route_configs],
         clusters=_merged(clusters, inbound.clusters),
         telemetry=Telemetry(access_log=access_log),
+        security=Security(authorization=inputs.authorization.for_workload(proxy), jwt_rules=jwt_rules),
     )
     return Compiled(snapshot, warnings.result())
 

@@ -57,9 +57,10 @@ class Policy:
     retry_policy: Located | None = None
     tunnel: Located | None = None
     proxy_protocol: Located | None = None
+    tls: Located | None = None
 
 
-_PORT_FIELDS = ("load_balancer", "connection_pool", "outlier_detection")
+_PORT_FIELDS = ("load_balancer", "connection_pool", "outlier_detection", "tls")
 _SUBSET_FIELDS = (*_PORT_FIELDS, "retry_budget", "retry_policy", "tunnel", "proxy_protocol")
 
 

@@ -11,6 +11,10 @@ and one route to ``inbound|<targetPort>||``, whose one endpoint is the app at
 app port) need. The route does not retry (the calling side does). A targetPort that only TCP
 service ports use gets a TCP listener to the same cluster. The cluster's ``service`` is the FQDN
 of the (alphabetically first) service selecting it.
+
+Each inbound listener's ``mtls`` is the workload's PeerAuthentication mode for its targetPort
+(``peer_authentication``: workload, namespace, then mesh-wide policy; ``portLevelMtls`` by targetPort;
+PERMISSIVE when nothing sets one) — DISABLE while mutual TLS is off (``MeshSettings.mtls_enabled``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from loom.controlplane.compiler.diagnostics import Warnings
 from loom.controlplane.compiler.inputs import MeshInputs
 from loom.controlplane.compiler.model import Service, ServicePort
 from loom.controlplane.compiler.names import inbound_cluster
+from loom.controlplane.compiler.peer_authentication import PeerModes
 from loom.controlplane.compiler.retries import NO_RETRIES
 from loom.controlplane.workloads import Workload
 from loom.snapshot.model import (
@@ -37,6 +42,7 @@ from loom.snapshot.model import (
     VirtualHost,
     WeightedCluster,
 )
+from loom.snapshot.security import MtlsMode
 
 
 @dataclass
@@ -58,6 +64,7 @@ def build_inbound(
         for port in service.ports:
             served.setdefault(port.target_port, []).append((service, port))
     labels = dict(sorted(proxy.labels.items()))
+    modes = _peer_modes(inputs, proxy, warnings) if inputs.mesh.mtls_enabled else None
     for target_port in sorted(served):
         if target_port not in sidecar.inbound:
             continue  # the sidecar does not front it: peers reach the app directly
@@ -90,6 +97,7 @@ def build_inbound(
             ],
         )
         inbound.clusters.append(cluster)
+        mtls = modes.for_port(target_port) if modes is not None else MtlsMode.DISABLE
         destination = WeightedCluster(cluster=cluster.name, weight=100)
         if not http:
             inbound.listeners.append(
@@ -100,6 +108,7 @@ def build_inbound(
                     address=proxy.address,
                     port=listen_port,
                     tcp=TcpProxy(destinations=[destination]),
+                    mtls=mtls,
                 )
             )
             continue
@@ -110,6 +119,7 @@ def build_inbound(
                 address=proxy.address,
                 port=listen_port,
                 route_config=name,
+                mtls=mtls,
             )
         )
         route = Route(name="default", route=RouteAction(destinations=[destination], retry=NO_RETRIES))
@@ -117,3 +127,25 @@ def build_inbound(
             RouteConfig(name=name, virtual_hosts=[VirtualHost(name=name, domains=["*"], routes=[route])])
         )
     return inbound
+
+
+def _peer_modes(inputs: MeshInputs, proxy: Workload, warnings: Warnings) -> PeerModes:
+    """The proxy's PeerAuthentication modes; reports ``portLevelMtls`` ports its sidecar does not front."""
+    sidecar = proxy.sidecar
+    assert sidecar is not None
+    who = f"{proxy.namespace}/{proxy.name}"
+    modes = inputs.peer_authentications.resolve(proxy.namespace, proxy.labels, warnings, who)
+    policy = modes.workload_policy
+    if policy is None:
+        return modes
+    fronted = ", ".join(str(p) for p in sorted(sidecar.inbound)) or "none"
+    for port in modes.ports:
+        if port not in sidecar.inbound:
+            warnings.add(
+                f"port {port} is not a port the sidecar of {who} fronts (its app ports: {fronted}); "
+                "`portLevelMtls` is keyed by the workload's port (a Service's targetPort), not the "
+                "service port",
+                policy,
+                f"spec.portLevelMtls[{port}]",
+            )
+    return modes

@@ -4,9 +4,9 @@
 services and their endpoints, which VirtualServices, HTTPRoutes and TrafficSplits name which
 service, DestinationRules by namespace, the services that select workloads and, per workload, the
 services selecting it (selectors are resolved through an index of the workloads by label, not
-matched against every workload) — so that compiling a snapshot per proxy is a walk over prepared
-tables. Problems found while building (a named targetPort, a VirtualService host that names no
-service, a TCP route) are in ``warnings``.
+matched against every workload), PeerAuthentications by level (with mutual TLS on) — so that
+compiling a snapshot per proxy is a walk over prepared tables. Problems found while building (a named
+targetPort, a VirtualService host that names no service, a TCP route) are in ``warnings``.
 
 It also remembers the outbound half of each compilation by namespace and the proxy labels that
 can change it (those some ``sourceLabels`` match or DestinationRule ``workloadSelector`` names):
@@ -18,21 +18,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loom.api import Resource
 from loom.api.resources.gateway import HTTPRouteSpec
 from loom.api.resources.istio_networking import DestinationRuleSpec, VirtualServiceSpec
-from loom.api.resources.istio_security import (
-    AuthorizationPolicySpec,
-    PeerAuthenticationSpec,
-    RequestAuthenticationSpec,
-)
+from loom.api.resources.istio_security import PeerAuthenticationSpec
 from loom.api.resources.smi import TrafficSplitSpec
+from loom.controlplane.compiler.authorization import AuthorizationPolicies
 from loom.controlplane.compiler.destination_rules import Rule, index_rules
 from loom.controlplane.compiler.diagnostics import CompileWarning, Warnings
 from loom.controlplane.compiler.model import Member, Service
+from loom.controlplane.compiler.mtls import AutoMtls
 from loom.controlplane.compiler.names import (
     MESH_GATEWAY,
     host_match,
@@ -40,6 +38,8 @@ from loom.controlplane.compiler.names import (
     resolve_host,
     service_fqdn,
 )
+from loom.controlplane.compiler.peer_authentication import PeerAuthentications
+from loom.controlplane.compiler.request_authentication import RequestAuthentications
 from loom.controlplane.compiler.services import build_services, by_namespace, label_indexes, members
 from loom.controlplane.compiler.settings import MeshSettings, source_order
 from loom.controlplane.workloads import Workload
@@ -102,6 +102,12 @@ class MeshInputs:
     """Services named by a wildcard (``*.example.com`` ServiceEntries), longest name first."""
     label_keys: frozenset[str] = frozenset()
     """The label keys the outbound side depends on (``sourceLabels``, DestinationRule selectors)."""
+    peer_authentications: PeerAuthentications = field(default_factory=PeerAuthentications)
+    """The PeerAuthentications by level (empty while ``mesh.mtls_enabled`` is off)."""
+    request_authentications: RequestAuthentications = field(default_factory=RequestAuthentications)
+    """The RequestAuthentications by namespace, with the key sets fetched from their ``jwksUri``."""
+    authorization: AuthorizationPolicies = field(default_factory=AuthorizationPolicies)
+    """The AuthorizationPolicies sidecars enforce, translated; ``for_workload`` selects."""
     warnings: tuple[CompileWarning, ...] = ()
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -111,17 +117,32 @@ class MeshInputs:
         resources: Sequence[Resource],
         workloads: Sequence[Workload],
         mesh: MeshSettings | None = None,
+        *,
+        mtls_enabled: bool | None = None,
+        jwks: Mapping[str, str] | None = None,
+        jwks_errors: Mapping[str, str] | None = None,
     ) -> MeshInputs:
         """Index ``resources`` and ``workloads``. ``mesh`` defaults to the settings of the first
-        IstioOperator among ``resources`` (or Loom's defaults without one)."""
+        IstioOperator among ``resources`` (or Loom's defaults without one); ``mtls_enabled``, when
+        given, replaces the settings' own (``MeshSettings.mtls_enabled``). ``jwks`` and ``jwks_errors``
+        are the key sets fetched from RequestAuthentication ``jwksUri``s and why the last fetch of a URI
+        failed (``loom.controlplane.jwks.JwksCache``)."""
         warnings = Warnings()
         settings = mesh if mesh is not None else MeshSettings.from_resources(resources, warnings)
+        if mtls_enabled is not None and mtls_enabled != settings.mtls_enabled:
+            settings = replace(settings, mtls_enabled=mtls_enabled)
+        peers = (
+            PeerAuthentications.build(resources, settings.root_namespace, warnings)
+            if settings.mtls_enabled
+            else PeerAuthentications()
+        )
+        auto_mtls = AutoMtls(peers) if settings.mtls_enabled and settings.auto_mtls else None
         grouped = by_namespace(members(resources, workloads, warnings))
         indexes = label_indexes(grouped)
-        services = build_services(resources, grouped, settings, warnings, indexes)
+        services = build_services(resources, grouped, settings, warnings, indexes, auto_mtls)
         by_host = {service.fqdn: service for service in services}
         _report_tcp_ports(services, warnings)
-        _report_security(resources, warnings)
+        _report_security(resources, warnings, settings.mtls_enabled)
         selecting: dict[str, list[Service]] = defaultdict(list)
         selected_by: dict[tuple[str, str], list[Service]] = defaultdict(list)
         for service in services:
@@ -146,6 +167,11 @@ class MeshInputs:
                 sorted((s for s in services if s.fqdn.startswith("*")), key=lambda s: (-len(s.fqdn), s.fqdn))
             ),
             label_keys=_label_keys(resources),
+            peer_authentications=peers,
+            request_authentications=RequestAuthentications.build(
+                resources, settings.root_namespace, warnings, jwks, jwks_errors
+            ),
+            authorization=AuthorizationPolicies.build(resources, settings.root_namespace, warnings),
             warnings=warnings.result(),
         )
 
@@ -297,11 +323,11 @@ def _report_tcp_ports(services: Sequence[Service], warnings: Warnings) -> None:
                 )
 
 
-def _report_security(resources: Sequence[Resource], warnings: Warnings) -> None:
-    kinds = (PeerAuthenticationSpec, AuthorizationPolicySpec, RequestAuthenticationSpec)
+def _report_security(resources: Sequence[Resource], warnings: Warnings, mtls_enabled: bool) -> None:
+    kinds: tuple[type, ...] = () if mtls_enabled else (PeerAuthenticationSpec,)
     for resource in sorted(resources, key=source_order):
         if isinstance(resource.spec, kinds):
             warnings.add(
-                f"{resource.kind} is not enforced by the proxies yet (mTLS and authorization come later)",
+                f"{resource.kind} is not enforced by the proxies yet (mTLS comes later)",
                 resource,
             )

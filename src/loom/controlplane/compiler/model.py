@@ -31,7 +31,7 @@ class Member:
             return self.port_map[port_name]
         return self.workload.endpoint_port(target_port)
 
-    def endpoint(self, port: int) -> Endpoint:
+    def endpoint(self, port: int, *, mtls: bool = False) -> Endpoint:
         w = self.workload
         return Endpoint(
             address=w.address,
@@ -41,6 +41,7 @@ class Member:
             workload=w.name,
             namespace=w.namespace,
             service_account=w.service_account,
+            mtls=mtls,
         )
 
 
@@ -69,6 +70,8 @@ class Service:
     selector: Mapping[str, str] | None = None
     """Labels of the workloads (in ``namespace``) that serve it; None when it selects none."""
     export_to: tuple[str, ...] = ()
+    subject_alt_names: tuple[str, ...] = ()
+    """A ServiceEntry's ``subjectAltNames``: identities its servers may also prove (mutual TLS)."""
 
     def port(self, number: int) -> ServicePort | None:
         for port in self.ports:

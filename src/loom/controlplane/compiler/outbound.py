@@ -12,7 +12,8 @@ routes come from, in this order of precedence:
 3. else the TrafficSplit whose apex is the service;
 4. else one default route to ``outbound|<port>||<fqdn>``.
 
-Every visible service port also gets its default cluster, whatever routes it.
+Every visible service port also gets its default cluster, whatever routes it. A cluster's endpoints
+talk mutual TLS as ``mtls`` decides (auto mTLS, then the DestinationRule's ``tls``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from loom.controlplane.compiler.destination_rules import Policy
 from loom.controlplane.compiler.gateway_routes import gateway_routes
 from loom.controlplane.compiler.inputs import RouteAttachment
 from loom.controlplane.compiler.model import Service
+from loom.controlplane.compiler.mtls import upstream_tls
 from loom.controlplane.compiler.names import exported_to, labels_match, outbound_cluster
 from loom.controlplane.compiler.retries import default_retry_policy
 from loom.controlplane.compiler.traffic_split import split_route
@@ -141,6 +143,10 @@ def _cluster(comp: Compilation, name: str, request: ClusterRequest) -> Cluster:
         endpoints = (
             [e for e in endpoints if labels_match(subset.labels, e.labels)] if subset is not None else []
         )
+    mesh = comp.inputs.mesh
+    tls = None
+    if mesh.mtls_enabled:
+        endpoints, tls = upstream_tls(policy.tls, endpoints, service, mesh.trust_domain, comp.warnings)
     return Cluster(
         name=name,
         service=service.fqdn,
@@ -152,4 +158,5 @@ def _cluster(comp: Compilation, name: str, request: ClusterRequest) -> Cluster:
         retry_budget=settings.retry_budget,
         default_retry=settings.default_retry,
         endpoints=endpoints,
+        tls=tls,
     )

@@ -15,6 +15,9 @@
 Port protocols follow Istio's selection: ``appProtocol``, else the port name's prefix (``http``,
 ``http-web``, ``grpc``, ``tcp-db``, ...), else the ServiceEntry ``protocol``; unknown means HTTP
 (the outbound listener speaks HTTP). Ports that are not HTTP are kept with protocol ``tcp``.
+
+With mutual TLS on, each endpoint's ``mtls`` is decided here by auto mTLS (``mtls.AutoMtls``); a
+DestinationRule ``tls`` may change it per cluster later (``mtls.upstream_tls``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from loom.api.resources.core import ServiceSpec
 from loom.api.resources.istio_networking import ServiceEntrySpec, WorkloadEntrySpec
 from loom.controlplane.compiler.diagnostics import Warnings
 from loom.controlplane.compiler.model import Member, PortProtocol, Service, ServicePort
+from loom.controlplane.compiler.mtls import AutoMtls
 from loom.controlplane.compiler.names import service_fqdn
 from loom.controlplane.compiler.settings import MeshSettings, source_order
 from loom.controlplane.workloads import Workload
@@ -138,20 +142,23 @@ def build_services(
     mesh: MeshSettings,
     warnings: Warnings,
     indexes: Mapping[str, LabelIndex] | None = None,
+    auto_mtls: AutoMtls | None = None,
 ) -> list[Service]:
     """Every service, sorted by FQDN. When two resources define one name, the Service (then the
     earlier ServiceEntry) wins and the other is reported. ``indexes``: ``label_indexes(by_namespace)``,
-    when the caller already has it."""
+    when the caller already has it. ``auto_mtls``: decides the endpoints' ``mtls`` (None: all plaintext)."""
     if indexes is None:
         indexes = label_indexes(by_namespace)
     ordered = sorted(resources, key=source_order)
     candidates: list[Service] = []
     for resource in ordered:
         if isinstance(resource.spec, ServiceSpec):
-            candidates.extend(_kubernetes_service(resource, resource.spec, indexes, mesh, warnings))
+            candidates.extend(
+                _kubernetes_service(resource, resource.spec, indexes, mesh, warnings, auto_mtls)
+            )
     for resource in ordered:
         if isinstance(resource.spec, ServiceEntrySpec):
-            candidates.extend(_service_entry(resource, resource.spec, indexes, warnings))
+            candidates.extend(_service_entry(resource, resource.spec, indexes, warnings, auto_mtls))
     chosen: dict[str, Service] = {}
     for service in candidates:
         held = chosen.get(service.fqdn)
@@ -172,6 +179,7 @@ def _kubernetes_service(
     indexes: Mapping[str, LabelIndex],
     mesh: MeshSettings,
     warnings: Warnings,
+    auto_mtls: AutoMtls | None,
 ) -> list[Service]:
     selector = dict(spec.selector)
     selected = _selected(indexes, resource.namespace, selector) if selector else []
@@ -196,9 +204,7 @@ def _kubernetes_service(
                 Endpoint(address=spec.external_name, port=sp.port, namespace=resource.namespace),
             )
         else:
-            endpoints = _endpoints(
-                ((m, m.port_for(sp.name, target_port)) for m in selected), resource, path, warnings
-            )
+            endpoints = _endpoints(selected, sp.name, target_port, resource, path, warnings, auto_mtls)
         ports.append(
             ServicePort(sp.port, sp.name, target_port, port_protocol(sp.name, sp.app_protocol), endpoints)
         )
@@ -226,8 +232,11 @@ def _service_entry(
     spec: ServiceEntrySpec,
     indexes: Mapping[str, LabelIndex],
     warnings: Warnings,
+    auto_mtls: AutoMtls | None,
 ) -> list[Service]:
     selector = dict(spec.workload_selector.labels) if spec.workload_selector is not None else None
+    if spec.location == "MESH_EXTERNAL":
+        auto_mtls = None  # Istio: no auto mTLS to a service outside the mesh
     selected = _selected(indexes, resource.namespace, selector) if selector is not None else []
     resolution = spec.resolution or "NONE"
     addresses = tuple(a for a in spec.addresses if _is_ip(a))
@@ -239,12 +248,11 @@ def _service_entry(
             path = f"spec.ports[{i}]"
             target_port = sp.target_port or sp.number
             if selector is not None:
-                pairs: Iterable[tuple[Member, int]] = (
-                    (m, m.port_for(sp.name, target_port)) for m in selected
-                )
-                endpoints = _endpoints(pairs, resource, path, warnings)
+                endpoints = _endpoints(selected, sp.name, target_port, resource, path, warnings, auto_mtls)
             elif spec.endpoints:
-                endpoints = _entry_endpoints(resource, spec.endpoints, sp.name, target_port, warnings)
+                endpoints = _entry_endpoints(
+                    resource, spec.endpoints, sp.name, target_port, warnings, auto_mtls
+                )
             elif resolution in ("DNS", "DNS_ROUND_ROBIN", "NONE"):
                 if fqdn.startswith("*"):
                     warnings.add(
@@ -268,6 +276,7 @@ def _service_entry(
                 addresses=addresses,
                 selector=MappingProxyType(selector) if selector else None,
                 export_to=tuple(spec.export_to),
+                subject_alt_names=tuple(spec.subject_alt_names),
             )
         )
     return services
@@ -279,6 +288,7 @@ def _entry_endpoints(
     port_name: str | None,
     target_port: int,
     warnings: Warnings,
+    auto_mtls: AutoMtls | None,
 ) -> tuple[Endpoint, ...]:
     found = []
     for j, entry in enumerate(entries):
@@ -294,6 +304,7 @@ def _entry_endpoints(
             labels=dict(sorted(entry.labels.items())),
             namespace=resource.namespace,
             service_account=entry.service_account or "unknown",
+            mtls=auto_mtls is not None and auto_mtls.entry(resource.namespace, entry.labels, port),
         )
         found.append((endpoint, path))
     return _dedupe(found, resource, warnings)
@@ -306,9 +317,21 @@ def _selected(indexes: Mapping[str, LabelIndex], namespace: str, selector: Mappi
 
 
 def _endpoints(
-    pairs: Iterable[tuple[Member, int]], resource: Resource, path: str, warnings: Warnings
+    selected: Iterable[Member],
+    port_name: str | None,
+    target_port: int,
+    resource: Resource,
+    path: str,
+    warnings: Warnings,
+    auto_mtls: AutoMtls | None,
 ) -> tuple[Endpoint, ...]:
-    return _dedupe([(member.endpoint(port), path) for member, port in pairs], resource, warnings)
+    """The endpoints of ``selected`` for a service port named ``port_name`` with ``target_port``."""
+    found = []
+    for member in selected:
+        port = member.port_for(port_name, target_port)
+        mtls = auto_mtls is not None and auto_mtls.member(member, target_port, port)
+        found.append((member.endpoint(port, mtls=mtls), path))
+    return _dedupe(found, resource, warnings)
 
 
 def _dedupe(

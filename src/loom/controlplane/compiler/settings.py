@@ -7,6 +7,12 @@
 | ``root_namespace`` | ``meshConfig.rootNamespace`` | ``loom-system`` |
 | ``access_log_file`` | ``meshConfig.accessLogFile`` (``""``: off) | off |
 | ``access_log_encoding`` | ``meshConfig.accessLogEncoding`` | ``TEXT`` (Istio's default) |
+| ``auto_mtls`` | ``meshConfig.enableAutoMtls`` | on (Istio's default) |
+| ``mtls_enabled`` | none: the control plane's (``MeshInputs.build(..., mtls_enabled=)``) | off |
+
+``mtls_enabled`` switches mutual TLS as a whole (``loom.controlplane.compiler.mtls``): while it is off,
+every inbound listener says DISABLE, no endpoint has ``mtls`` and no cluster has ``tls`` — snapshots a
+sidecar without a workload certificate can serve.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ class MeshSettings:
     """Where mesh-wide configuration lives (DestinationRules that apply to every namespace)."""
     access_log_file: str | None = None
     access_log_encoding: Literal["JSON", "TEXT"] = defaults.ACCESS_LOG_ENCODING
+    auto_mtls: bool = True
+    """Without a DestinationRule ``tls``, talk mutual TLS to the endpoints that have a sidecar."""
+    mtls_enabled: bool = False
+    """Compile PeerAuthentication, auto mTLS and DestinationRule ``tls`` into snapshots. Off until
+    the control plane issues workload certificates."""
 
     @classmethod
     def from_resources(cls, resources: Sequence[Resource], warnings: Warnings) -> MeshSettings:
@@ -78,12 +89,21 @@ def _from_operator(resource: Resource, warnings: Warnings) -> MeshSettings:
             else "spec.meshConfig.defaultConfig.tracing"
         )
         warnings.add("tracing is not compiled into proxy snapshots yet; no spans are sent", resource, path)
+    auto_mtls = mesh.enable_auto_mtls
+    if auto_mtls is not None and not isinstance(auto_mtls, bool):
+        warnings.add(
+            f"enableAutoMtls takes true or false, not {auto_mtls!r}; auto mTLS stays on",
+            resource,
+            "spec.meshConfig.enableAutoMtls",
+        )
+        auto_mtls = None
     return MeshSettings(
         trust_domain=mesh.trust_domain or DEFAULT_DOMAIN,
         cluster_domain=cluster_domain,
         root_namespace=mesh.root_namespace or DEFAULT_ROOT_NAMESPACE,
         access_log_file=mesh.access_log_file or None,
         access_log_encoding=mesh.access_log_encoding or defaults.ACCESS_LOG_ENCODING,
+        auto_mtls=auto_mtls is not False,
     )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from loom.proxy.authn.stage import authenticate_jwt
 from loom.proxy.http import stages
+from loom.proxy.http.authorize import authorize
 from loom.proxy.http.exchange import Exchange
 from loom.proxy.http.forward import forward
 
@@ -29,8 +31,10 @@ OUTBOUND: tuple[Stage, ...] = (
 )
 
 INBOUND: tuple[Stage, ...] = (
-    stages.select_route,
     stages.assign_request_id,
+    authenticate_jwt,
+    authorize,
+    stages.select_route,
     stages.set_forwarded_headers,
     stages.inject_fault,
     stages.answer_locally,
