@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.controlplane import plane_at
 from tests.support.load import run_load
 from tests.support.mesh import (
     APP_HOSTS,
@@ -59,9 +61,14 @@ spec:
 
 
 async def loom(*args: str) -> tuple[int, str, str]:
+    """``loom ARGS``; with ``--control-plane URL``, with that control plane's state directory (its
+    trust bundle and operator token) in the environment."""
+    env = dict(os.environ)
+    if "--control-plane" in args:
+        env.update(plane_at(args[args.index("--control-plane") + 1]).env())
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "loom.cli.main", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None

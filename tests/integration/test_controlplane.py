@@ -8,20 +8,22 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import yaml
 
+from tests.support.controlplane import get_json
 from tests.support.load import run_load
 from tests.support.mesh import (
     Mesh,
     all_synced,
     config_dir_plane,
     destination_rule,
+    plane_args,
     proxy_status,
     running_mesh,
     service,
     sidecar_args,
+    start_plane,
     virtual_service,
 )
 from tests.support.proxy import wait_until
@@ -70,8 +72,7 @@ async def test_a_bad_edit_is_refused_and_the_last_good_config_stays(mesh) -> Non
     (mesh.config / "catalog.yaml").write_text(mesh_yaml(mesh.app_port, 90).replace("weight", "wieght"))
 
     async def refused() -> bool:
-        async with aiohttp.ClientSession() as session, session.get(f"{mesh.url}/v1/resources") as response:
-            body = await response.json()
+        body = await get_json(f"{mesh.url}/v1/resources")
         return bool(body["last_error"]) and "wieght" in body["last_error"]
 
     await wait_until(refused, 10, "the control plane to refuse the edit")
@@ -89,10 +90,8 @@ async def test_control_plane_restart_under_traffic_fails_no_request(mesh) -> Non
     await wait_until(
         lambda: sum(b.requests for b in mesh.backends.values()) >= 2500, 30, "traffic while down"
     )
-    plane = mesh.process(
-        "controlplane-2", ["controlplane", "--config-dir", str(mesh.config), "--port", str(port)]
-    )
-    await plane.start()
+    plane = mesh.process("controlplane-2", plane_args(mesh, port=port))
+    assert await start_plane(plane, mesh.state_dir) == mesh.url  # the same CA: the sidecars trust it
     mesh.plane = plane
     result = await load
     assert result.ok == 6000, (result.statuses, result.errors[:3])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from loom.api import Resource
 from loom.controlplane.etcd_client import EtcdClient, prefix_end
 from loom.controlplane.etcd_store import BadStoreURL, EtcdLocation, EtcdStore, parse_store_url
 from loom.controlplane.store import ApplyRefused
+from tests.support.controlplane import get_json, plane_at
 from tests.support.etcd import EtcdServer, etcd_server
 from tests.support.load import run_load
 from tests.support.mesh import (
@@ -29,6 +31,7 @@ from tests.support.mesh import (
     free_port,
     running_mesh,
     service,
+    start_plane,
     stop_all,
     virtual_service,
 )
@@ -64,26 +67,22 @@ async def etcd_client(etcd_server: EtcdServer) -> AsyncIterator[EtcdClient]:
 
 @pytest.fixture
 async def control_planes(tmp_path: Path, etcd_server: EtcdServer) -> AsyncIterator[Any]:
-    """``start()`` → the URL of a new ``loom controlplane --store etcd://...``; all stopped after."""
+    """``start()`` → the URL of a new ``loom controlplane --store etcd://...``; all stopped after.
+    The replicas share one state directory: one CA, one operator token."""
     started: list[LoomProcess] = []
+    state_dir = tmp_path / "controlplane-state"
 
     async def start() -> str:
         plane = LoomProcess(
             tmp_path,
             f"controlplane-{len(started) + 1}",
-            ["controlplane", "--store", etcd_server.store_url, "--port", "0"],
+            ["controlplane", "--store", etcd_server.store_url, "--state-dir", str(state_dir), "--port", "0"],
         )
         started.append(plane)
-        return f"http://127.0.0.1:{(await plane.start())['port']}"
+        return await start_plane(plane, state_dir)
 
     yield start
     await stop_all(started)
-
-
-async def get_json(url: str) -> Any:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200, await response.text()
-        return await response.json()
 
 
 async def names(url: str) -> set[tuple[str, str, str]]:
@@ -172,15 +171,18 @@ async def test_the_control_plane_does_not_start_without_a_good_set(
 ) -> None:
     await put(etcd_client, service())
     await etcd_client.put(f"{PREFIX}VirtualService/default/catalog", "kind: VirtualService\nspec: [\n")
+    state = ["--state-dir", str(tmp_path / "controlplane-state")]
     plane = LoomProcess(
-        tmp_path, "refused", ["controlplane", "--store", etcd_server.store_url, "--port", "0"]
+        tmp_path, "refused", ["controlplane", "--store", etcd_server.store_url, *state, "--port", "0"]
     )
     assert await plane.run_to_exit() == 2
     out = " ".join(plane.log().split())
     assert "does not load" in out and f"{PREFIX}VirtualService/default/catalog:" in out, out
 
     unreachable = f"etcd://127.0.0.1:{free_port()}"
-    plane = LoomProcess(tmp_path, "unreachable", ["controlplane", "--store", unreachable, "--port", "0"])
+    plane = LoomProcess(
+        tmp_path, "unreachable", ["controlplane", "--store", unreachable, *state, "--port", "0"]
+    )
     assert await plane.run_to_exit() == 2
     out = " ".join(plane.log().split())
     assert "cannot read the store" in out and "cannot reach etcd" in out, out
@@ -222,7 +224,8 @@ async def test_loom_apply_get_delete_through_one_replica_reach_the_other(
 
     def loom(*args: str) -> tuple[int, str]:
         argv = [sys.executable, "-m", "loom.cli.main", *args]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        env = {**os.environ, **plane_at(first).env()}  # the replicas share the state directory
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=env)
         return done.returncode, done.stdout + done.stderr
 
     manifest = tmp_path / "catalog.yaml"

@@ -10,11 +10,16 @@ async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
 
 Every ``loom`` process a mesh starts is stopped when it closes: the sidecars with SIGTERM (each
 must exit 0), the rest (a control plane, one a test started in its place) killed.
+
+The control plane serves HTTPS with its state directory in the test's folder (``mesh.state_dir``);
+a connected sidecar is started with ``--ca-file`` (its trust bundle) and a join token minted with
+the operator token for its namespace and service account (``tests/support/controlplane.py``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -24,9 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from tests.support.backend import Backend
+from tests.support.controlplane import get_json, plane_at, register_plane
 from tests.support.proxy import STARTUP_TIMEOUT, ChildProcess, wait_until
 
 APP_HOSTS = {"v1": "127.0.0.2", "v2": "127.0.0.3"}
@@ -109,28 +113,51 @@ def virtual_service(v1_weight: int) -> dict[str, Any]:
 
 class LoomProcess(ChildProcess):
     """One ``python -m loom.cli.main ARGS`` process (a control plane or a connected sidecar), its
-    output in ``NAME.log`` under ``workdir``; ``stop()`` (SIGTERM, up to 20 s) or ``kill()`` it."""
+    output in ``NAME.log`` under ``workdir``; ``stop()`` (SIGTERM, up to 20 s) or ``kill()`` it.
 
-    def __init__(self, workdir: Path, name: str, args: list[str]) -> None:
+    A connected sidecar (``proxy --control-plane URL``) of a control plane the harness started gets
+    its ``--ca-file`` and, unless ``env`` has one, a join token for its namespace and service
+    account."""
+
+    def __init__(self, workdir: Path, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         self.name = name
         self.ready = workdir / f"{name}.ready.json"
         self.log_path = workdir / f"{name}.log"
         self.args = args
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def _spawn(self, *extra: str) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "loom.cli.main", *self.args, *extra]
+    async def _prepare(self) -> list[str]:
+        args = list(self.args)
+        if args[:1] != ["proxy"] or "--control-plane" not in args:
+            return args
+        plane = plane_at(args[args.index("--control-plane") + 1])
+        if "--ca-file" not in args:
+            args += ["--ca-file", str(plane.bundle)]
+        if "LOOM_JOIN_TOKEN" not in self.env and "--join-token-file" not in args:
+
+            def option(name: str) -> str:
+                return args[args.index(name) + 1] if name in args else "default"
+
+            token = await plane.mint_token(option("--namespace"), option("--service-account"))
+            self.env["LOOM_JOIN_TOKEN"] = token
+        return args
+
+    async def _spawn(self, *extra: str) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-m", "loom.cli.main", *(await self._prepare()), *extra]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
         return self.process
 
     async def start(self) -> dict[str, Any]:
         """Start with ``--ready-file`` and wait until it is written; returns what it holds."""
         self.ready.unlink(missing_ok=True)
-        process = self._spawn("--ready-file", str(self.ready))
+        process = await self._spawn("--ready-file", str(self.ready))
         await wait_until(
             lambda: self.ready.exists() or process.poll() is not None, STARTUP_TIMEOUT, self.name
         )
@@ -139,7 +166,7 @@ class LoomProcess(ChildProcess):
 
     async def run_to_exit(self, timeout: float = STARTUP_TIMEOUT) -> int:
         """Start, and wait for the process to exit by itself (a refused start); its exit code."""
-        process = self._spawn()
+        process = await self._spawn()
         try:
             await wait_until(lambda: process.poll() is not None, timeout, f"{self.name} to exit")
         finally:
@@ -202,9 +229,14 @@ class Mesh:
         """The folder of YAML of a ``--config-dir`` control plane."""
         return self.workdir / "config"
 
-    def process(self, name: str, args: list[str]) -> LoomProcess:
+    @property
+    def state_dir(self) -> Path:
+        """The control plane's ``--state-dir``: its CA, tokens and trust bundle."""
+        return self.workdir / "controlplane-state"
+
+    def process(self, name: str, args: list[str], env: dict[str, str] | None = None) -> LoomProcess:
         """A ``loom`` process (not started yet) that closing the mesh will stop."""
-        process = LoomProcess(self.workdir, name, args)
+        process = LoomProcess(self.workdir, name, args, env)
         self.processes.append(process)
         return process
 
@@ -222,16 +254,36 @@ ControlPlane = Callable[[Mesh], Awaitable[str]]
 """Starts the control plane for a mesh whose backends run; returns its URL."""
 
 
-def config_dir_plane(catalog_yaml: Callable[[int], str]) -> ControlPlane:
+def plane_args(mesh: Mesh, *extra: str, port: int = 0) -> list[str]:
+    """``controlplane --config-dir mesh.config --state-dir mesh.state_dir --port PORT ...``."""
+    return [
+        "controlplane",
+        "--config-dir",
+        str(mesh.config),
+        "--state-dir",
+        str(mesh.state_dir),
+        "--port",
+        str(port),
+        *extra,
+    ]
+
+
+async def start_plane(process: LoomProcess, state_dir: Path) -> str:
+    """Start a control plane process; its HTTPS URL, registered with the harness."""
+    url = f"https://127.0.0.1:{(await process.start())['port']}"
+    register_plane(url, state_dir)
+    return url
+
+
+def config_dir_plane(catalog_yaml: Callable[[int], str], *extra: str) -> ControlPlane:
     """``loom controlplane --config-dir`` on ``mesh.config``, whose ``catalog.yaml`` is
-    ``catalog_yaml(app_port)``; the process is ``mesh.plane``."""
+    ``catalog_yaml(app_port)``, with ``extra`` arguments; the process is ``mesh.plane``."""
 
     async def start(mesh: Mesh) -> str:
         mesh.config.mkdir()
         (mesh.config / "catalog.yaml").write_text(catalog_yaml(mesh.app_port))
-        args = ["controlplane", "--config-dir", str(mesh.config), "--port", "0"]
-        mesh.plane = mesh.process("controlplane", args)
-        return f"http://127.0.0.1:{(await mesh.plane.start())['port']}"
+        mesh.plane = mesh.process("controlplane", plane_args(mesh, *extra))
+        return await start_plane(mesh.plane, mesh.state_dir)
 
     return start
 
@@ -273,8 +325,8 @@ async def running_mesh(workdir: Path, control_plane: ControlPlane) -> AsyncItera
 
 async def proxy_status(url: str) -> list[dict[str, Any]]:
     """The control plane's ``/v1/proxy-status``: a row a connected sidecar."""
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/v1/proxy-status") as response:
-        return await response.json()
+    rows: list[dict[str, Any]] = await get_json(f"{url}/v1/proxy-status")
+    return rows
 
 
 async def all_synced(url: str, count: int) -> bool:

@@ -32,7 +32,9 @@ from rich.markup import escape
 
 from loom.cli.resources import (
     DEFAULT_CONTROL_PLANE,
+    STATE_DIR_OPTION,
     ApiError,
+    ControlPlaneAccess,
     api_failure,
     err,
     fail,
@@ -73,6 +75,7 @@ def explain(
         envvar="LOOM_CONTROL_PLANE",
         help="Explain with this control plane's resources and registered workloads (without --config-dir).",
     ),
+    state_dir: str = STATE_DIR_OPTION,
     namespace: str = typer.Option("default", "-n", "--namespace", help="The --from workload's namespace."),
     label: list[str] = typer.Option(
         [],
@@ -105,9 +108,10 @@ def explain(
     if config_dir is not None:
         resources, workloads = _offline(config_dir)
     else:
+        access = ControlPlaneAccess.of(control_plane, state_dir)
         try:
-            resources, complete = fetch_resources(control_plane)
-            workloads = fetch_workloads(control_plane)
+            resources, complete = fetch_resources(access)
+            workloads = fetch_workloads(access)
         except ApiError as exc:
             raise api_failure(exc) from None
         if not complete:

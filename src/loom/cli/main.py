@@ -12,6 +12,7 @@ from rich.console import Console
 
 from loom import __version__
 from loom.cli import explain, resources
+from loom.cli.connection import CONTROL_PLANE_OPTION, STATE_DIR_OPTION, ControlPlaneAccess
 from loom.snapshot import SnapshotError, load_snapshot
 
 app = typer.Typer(
@@ -49,9 +50,22 @@ def proxy(
     outbound_port: int = typer.Option(0, "--outbound-port", help="The app's outbound listener port."),
     inbound: list[str] = typer.Option([], "--inbound", help="APP_PORT:SIDECAR_PORT, repeatable."),
     admin_port: int = typer.Option(0, "--admin-port"),
+    ca_file: Path | None = typer.Option(
+        None, "--ca-file", help="The control plane's trust bundle (its state directory's root-cert.pem)."
+    ),
+    join_token_file: Path | None = typer.Option(
+        None,
+        "--join-token-file",
+        help="A file holding the join token (`loom token create`); or set $LOOM_JOIN_TOKEN.",
+    ),
+    identity_dir: Path | None = typer.Option(
+        None,
+        "--identity-dir",
+        help="Keep the workload certificate and key here (default: a private temporary directory).",
+    ),
 ) -> None:
     """Run one sidecar proxy: from a snapshot file (reloaded on SIGHUP or change), or connected
-    to a control plane that pushes its snapshots."""
+    to a control plane that issues its certificate and pushes its snapshots."""
     if (config is None) == (control_plane is None):
         err.print("[red]error:[/] give either --config FILE or --control-plane URL")
         raise typer.Exit(2)
@@ -71,6 +85,12 @@ def proxy(
         argv += ["--control-plane", str(control_plane), "--workload", workload, "--namespace", namespace]
         argv += ["--service-account", service_account, "--address", address]
         argv += ["--outbound-port", str(outbound_port), "--admin-port", str(admin_port)]
+        if ca_file is not None:
+            argv += ["--ca-file", str(ca_file)]
+        if join_token_file is not None:
+            argv += ["--join-token-file", str(join_token_file)]
+        if identity_dir is not None:
+            argv += ["--identity-dir", str(identity_dir)]
         for item in label:
             argv += ["--label", item]
         for item in inbound:
@@ -114,14 +134,40 @@ def controlplane(
     port: int = typer.Option(15010, "--port"),
     ready_file: Path | None = typer.Option(None, "--ready-file", help="Write the bound port here (JSON)."),
     log_level: str = typer.Option("info", "--log-level"),
+    state_dir: str = typer.Option(
+        "~/.loom/controlplane",
+        "--state-dir",
+        envvar="LOOM_STATE_DIR",
+        help="The CA, token key, operator token and trust bundle (created on first start, mode 0700).",
+    ),
+    trust_domain: str = typer.Option(
+        "cluster.local", "--trust-domain", help="The trust domain of the SPIFFE IDs issued."
+    ),
+    cert_ttl: str = typer.Option("24h", "--cert-ttl", help="Lifetime of workload certificates."),
+    ca_cert: Path | None = typer.Option(
+        None,
+        "--ca-cert",
+        help="A plug-in CA: its certificate, then the chain up to the root (PEM). With --ca-key.",
+    ),
+    ca_key: Path | None = typer.Option(None, "--ca-key", help="The plug-in CA's private key (PEM)."),
+    trust_anchor: list[Path] = typer.Option(
+        [], "--trust-anchor", help="One more root for the trust bundle (root rotation); repeatable."
+    ),
+    san: list[str] = typer.Option(
+        [], "--san", help="A DNS name or IP address clients dial the API by; repeatable."
+    ),
 ) -> None:
-    """Serve the mesh API and push every sidecar its snapshot (the store is watched)."""
+    """Serve the mesh API over HTTPS, issue workload certificates, and push every sidecar its
+    snapshot (the store is watched)."""
     if (config_dir is None) == (store is None):
         err.print("[red]error:[/] give either --config-dir DIR or --store etcd://HOST:PORT (one of them)")
         raise typer.Exit(2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from loom.controlplane.etcd_store import BadStoreURL, parse_store_url
     from loom.controlplane.main import ConfigRefused, StoreUnavailable, run
+    from loom.controlplane.security.authority import CaError
+    from loom.controlplane.security.setup import SecurityOptions
+    from loom.snapshot.durations import parse_duration
 
     if store is not None:
         try:
@@ -129,9 +175,25 @@ def controlplane(
         except BadStoreURL as exc:
             err.print(f"[red]error:[/] --store {exc}", highlight=False)
             raise typer.Exit(2) from None
+    try:
+        security = SecurityOptions(
+            state_dir=Path(state_dir).expanduser(),
+            trust_domain=trust_domain,
+            cert_ttl=parse_duration(cert_ttl),
+            ca_cert=ca_cert,
+            ca_key=ca_key,
+            trust_anchors=tuple(trust_anchor),
+            hosts=tuple(san),
+        )
+    except ValueError as exc:
+        err.print(f"[red]error:[/] --cert-ttl: {exc}", highlight=False)
+        raise typer.Exit(2) from None
     where = store if store is not None else config_dir
     try:
-        run(config_dir, address, port, ready_file, store_url=store)
+        run(config_dir, address, port, ready_file, store, security)
+    except (CaError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     except ConfigRefused as exc:
         err.print(f"[red]error:[/] {where} does not load:\n{exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -145,23 +207,19 @@ def controlplane(
 
 @app.command("proxy-status")
 def proxy_status(
-    control_plane: str = typer.Option(
-        "http://127.0.0.1:15010", "--control-plane", envvar="LOOM_CONTROL_PLANE"
-    ),
+    control_plane: str = CONTROL_PLANE_OPTION,
+    state_dir: str = STATE_DIR_OPTION,
     output: str = typer.Option("table", "-o", "--output", help="table or json"),
 ) -> None:
     """Each proxy's snapshot version and whether it is SYNCED, STALE or NACKED."""
     import json
-    import urllib.request
 
     from rich.table import Table
 
     try:
-        with urllib.request.urlopen(f"{control_plane.rstrip('/')}/v1/proxy-status", timeout=10) as response:
-            rows = json.loads(response.read())
-    except OSError as exc:
-        err.print(f"[red]error:[/] cannot reach the control plane at {control_plane}: {exc}")
-        raise typer.Exit(1) from None
+        rows = resources.fetch_json(ControlPlaneAccess.of(control_plane, state_dir), "/v1/proxy-status")
+    except resources.ApiError as exc:
+        raise resources.api_failure(exc) from None
     if output == "json":
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -214,6 +272,39 @@ def analyze_command(
             typer.echo(render.line(finding, colour=colour))
     typer.echo(render.summary(report), err=True)
     raise typer.Exit(1 if report.fails(threshold) else 0)
+
+
+token_app = typer.Typer(
+    help="Join tokens: what a new sidecar shows to get its first certificate.", no_args_is_help=True
+)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    namespace: str = typer.Option(..., "--namespace", "-n", help="The namespace the token grants."),
+    service_account: str = typer.Option(..., "--service-account", help="The service account it grants."),
+    ttl: str = typer.Option("24h", "--ttl", help="How long the token can be used (e.g. 1h, 24h)."),
+    control_plane: str = CONTROL_PLANE_OPTION,
+    state_dir: str = STATE_DIR_OPTION,
+) -> None:
+    """Create a join token for one namespace and service account (needs the operator token). It
+    prints the token alone on stdout: give it to the sidecars of that workload as $LOOM_JOIN_TOKEN
+    or in a --join-token-file. Every replica may use it until it expires."""
+    import json
+    import time
+
+    body = json.dumps({"namespace": namespace, "service_account": service_account, "ttl": ttl}).encode()
+    access = ControlPlaneAccess.of(control_plane, state_dir)
+    try:
+        answer = resources.fetch_json(
+            access, "/v1/tokens", method="POST", body=body, content_type="application/json"
+        )
+    except resources.ApiError as exc:
+        raise resources.api_failure(exc) from None
+    expires = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(answer["expires_at"]))
+    err.print(f"join token {answer['id']} for {answer['spiffe_id']}, valid until {expires}", highlight=False)
+    typer.echo(answer["token"])
 
 
 app.command("explain")(explain.explain)

@@ -2,8 +2,9 @@
 
 ``apply`` loads the YAML first (problems are refused with their file:line), then analyzes the
 set the store would hold afterwards (``loom.analyze``) and refuses new Errors unless ``--force``,
-then writes through ``POST /v1/resources``. Shared here too: the small HTTP client the other
-commands use to read the control plane (``fetch_json``, ``fetch_resources``, ``fetch_workloads``).
+then writes through ``POST /v1/resources`` (with the operator token). Shared here too: the small
+HTTPS client the other commands use to read the control plane (``fetch_json``, ``fetch_resources``,
+``fetch_workloads``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,20 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from loom.cli.connection import (
+    CONTROL_PLANE_OPTION,
+    DEFAULT_CONTROL_PLANE,
+    STATE_DIR_OPTION,
+    AccessError,
+    ControlPlaneAccess,
+)
+
 if TYPE_CHECKING:
     from loom.api import Resource
     from loom.controlplane.workloads import Workload
 
-DEFAULT_CONTROL_PLANE = "http://127.0.0.1:15010"
+__all__ = ["CONTROL_PLANE_OPTION", "DEFAULT_CONTROL_PLANE", "STATE_DIR_OPTION", "ControlPlaneAccess"]
+
 TIMEOUT_SECONDS = 10.0
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -47,11 +57,6 @@ KIND_ALIASES = {
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
-CONTROL_PLANE_OPTION = typer.Option(
-    DEFAULT_CONTROL_PLANE, "--control-plane", envvar="LOOM_CONTROL_PLANE", help="The control plane's URL."
-)
-
-
 # --- talking to the control plane -------------------------------------------------------------
 
 
@@ -66,14 +71,28 @@ class ApiError(Exception):
 
 
 def fetch_json(
-    base: str, path: str, *, method: str = "GET", body: bytes | None = None, content_type: str = ""
+    base: ControlPlaneAccess,
+    path: str,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    content_type: str = "",
 ) -> Any:
-    """``method base+path`` → the decoded JSON answer; ``ApiError`` for an error or no answer."""
-    request = urllib.request.Request(f"{base.rstrip('/')}{path}", data=body, method=method)
+    """``method base+path`` → the decoded JSON answer; ``ApiError`` for an error or no answer.
+    Anything but a GET carries the operator token."""
+    request = urllib.request.Request(f"{base.url}{path}", data=body, method=method)
     if content_type:
         request.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        context = base.ssl_context()
+    except AccessError as exc:
+        raise ApiError(0, str(exc)) from None
+    if method != "GET":
+        token = base.operator_token()
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=context) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         try:
@@ -82,12 +101,19 @@ def fetch_json(
             detail = {}
         message = detail.get("error") if isinstance(detail, dict) else None
         problems = detail.get("problems") or [] if isinstance(detail, dict) else []
-        raise ApiError(exc.code, message or f"HTTP {exc.code} {exc.reason}", problems) from None
+        message = message or f"HTTP {exc.code} {exc.reason}"
+        if exc.code == 401:
+            message += (
+                f" (it is read from {base.state_dir / 'operator-token'}: give the control plane's "
+                "--state-dir, or set $LOOM_OPERATOR_TOKEN)"
+            )
+        raise ApiError(exc.code, message, problems) from None
     except (OSError, ValueError) as exc:
-        raise ApiError(0, f"cannot reach the control plane at {base}: {exc}") from None
+        reason = getattr(exc, "reason", exc)
+        raise ApiError(0, f"cannot reach the control plane at {base.url}: {reason}") from None
 
 
-def fetch_resources(base: str) -> tuple[list[Resource], bool]:
+def fetch_resources(base: ControlPlaneAccess) -> tuple[list[Resource], bool]:
     """The resources in force at the control plane, loaded from the sources it read them from (so
     file:line are the store's), and whether it gave every source."""
     from loom.api import load_text
@@ -100,7 +126,7 @@ def fetch_resources(base: str) -> tuple[list[Resource], bool]:
     return resources, complete
 
 
-def fetch_workloads(base: str) -> list[Workload]:
+def fetch_workloads(base: ControlPlaneAccess) -> list[Workload]:
     from loom.controlplane.server import workload_from_json
 
     return [workload_from_json(item) for item in fetch_json(base, "/v1/workloads")]
@@ -194,18 +220,20 @@ def apply(
     ),
     force: bool = typer.Option(False, "--force", help="Apply even when the analysis finds Errors."),
     control_plane: str = CONTROL_PLANE_OPTION,
+    state_dir: str = STATE_DIR_OPTION,
 ) -> None:
     """Create or replace resources in the control plane's store, like kubectl apply. The YAML must
     load; the whole set the store would hold is analyzed (as loom analyze does) and new Errors are
     refused unless --force. To change a resource, edit its YAML and apply it again."""
     inputs = read_inputs(files)
     resources = load_inputs(inputs)
-    if not _analysis_allows(resources, control_plane, force):
+    access = ControlPlaneAccess.of(control_plane, state_dir)
+    if not _analysis_allows(resources, access, force):
         raise typer.Exit(1)
     text = "\n---\n".join(body for _, body in inputs)
     try:
         answer = fetch_json(
-            control_plane, "/v1/resources", method="POST", body=text.encode(), content_type="application/yaml"
+            access, "/v1/resources", method="POST", body=text.encode(), content_type="application/yaml"
         )
     except ApiError as exc:
         raise api_failure(exc) from None
@@ -213,7 +241,7 @@ def apply(
         out.print(f"{item['kind']} {item['namespace']}/{item['name']} applied")
 
 
-def _analysis_allows(applied: Sequence[Resource], base: str, force: bool) -> bool:
+def _analysis_allows(applied: Sequence[Resource], base: ControlPlaneAccess, force: bool) -> bool:
     """Analyze the set after the apply; print what is new or about the applied resources; False
     when that includes an Error and not ``force``."""
     try:
@@ -264,6 +292,7 @@ def get(
     ),
     output: str = typer.Option("table", "-o", "--output", help="table, yaml or json."),
     control_plane: str = CONTROL_PLANE_OPTION,
+    state_dir: str = STATE_DIR_OPTION,
 ) -> None:
     """Show the resources in force at the control plane: a table (namespace, kind, name, where it
     is stored), their YAML, or JSON."""
@@ -280,7 +309,8 @@ def get(
     if name:
         query["name"] = name
     try:
-        rows = fetch_json(control_plane, f"/v1/resources?{urllib.parse.urlencode(query)}")["resources"]
+        access = ControlPlaneAccess.of(control_plane, state_dir)
+        rows = fetch_json(access, f"/v1/resources?{urllib.parse.urlencode(query)}")["resources"]
     except ApiError as exc:
         raise api_failure(exc) from None
     if not rows:
@@ -330,6 +360,7 @@ def delete(
     ),
     namespace: str = typer.Option("default", "-n", "--namespace"),
     control_plane: str = CONTROL_PLANE_OPTION,
+    state_dir: str = STATE_DIR_OPTION,
 ) -> None:
     """Remove resources from the control plane's store: those a YAML file defines (-f), or one
     named by KIND NAME [-n NAMESPACE]."""
@@ -344,13 +375,14 @@ def delete(
         targets = [(resolved, namespace, name)]
     else:
         raise fail("give -f FILE, or KIND NAME", 2)
+    access = ControlPlaneAccess.of(control_plane, state_dir)
     failed = False
     for target_kind, target_namespace, target_name in targets:
         path = "/v1/resources/" + "/".join(
             urllib.parse.quote(part, safe="") for part in (target_kind, target_namespace, target_name)
         )
         try:
-            fetch_json(control_plane, path, method="DELETE")
+            fetch_json(access, path, method="DELETE")
         except ApiError as exc:
             if exc.status == 0:
                 raise api_failure(exc) from None

@@ -1,5 +1,5 @@
 """``loom controlplane --config-dir DIR`` (or ``--store etcd://HOST:PORT``): serve the mesh API
-and push snapshots to sidecars."""
+over HTTPS, push snapshots to sidecars and issue their certificates."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import asyncio
 import json
 import logging
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
 
 from loom.controlplane.etcd_client import EtcdError
 from loom.controlplane.etcd_store import EtcdStore
+from loom.controlplane.jwks import JwksCache
 from loom.controlplane.push import PushEngine
 from loom.controlplane.registry import WorkloadRegistry
+from loom.controlplane.security.setup import Security, SecurityOptions, open_security
 from loom.controlplane.server import ControlPlane
 from loom.controlplane.store import FileStore, Store
 
@@ -48,22 +51,28 @@ async def serve(
     config_dir: Path | None,
     address: str,
     port: int,
-    ready_file: Path | None = None,
-    store_url: str | None = None,
+    ready_file: Path | None,
+    store_url: str | None,
+    security_options: SecurityOptions,
 ) -> None:
+    security = open_security(replace(security_options, hosts=(address, *security_options.hosts)))
     registry = WorkloadRegistry()
-    push = PushEngine(registry)
+    jwks = JwksCache()
+    # The CA issues every sidecar its certificate before its first snapshot: mutual TLS is on.
+    push = PushEngine(registry, jwks=jwks, mtls_enabled=True)
     store = make_store(config_dir, store_url, push)
     try:
-        await _serve_store(store, registry, push, address, port, ready_file)
+        await _serve_store(store, registry, push, security, address, port, ready_file)
     finally:
         await store.close()
+        await jwks.close()
 
 
 async def _serve_store(
     store: Store,
     registry: WorkloadRegistry,
     push: PushEngine,
+    security: Security,
     address: str,
     port: int,
     ready_file: Path | None,
@@ -74,18 +83,25 @@ async def _serve_store(
         raise StoreUnavailable(f"{store.describe()}: {exc}") from exc
     if not loaded:
         raise ConfigRefused(store.last_error or "the configuration does not load")
-    plane = ControlPlane(store, registry, push)
+    plane = ControlPlane(store, registry, push, security)
     runner = web.AppRunner(
         plane.app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
     )
     await runner.setup()
     # Every sidecar re-watches right after a push: the default backlog (128) would drop most of
     # a thousand simultaneous connects, each then waiting a full second to retry its SYN.
-    site = web.TCPSite(runner, address, port, reuse_address=True, backlog=LISTEN_BACKLOG)
+    site = web.TCPSite(
+        runner,
+        address,
+        port,
+        reuse_address=True,
+        backlog=LISTEN_BACKLOG,
+        ssl_context=security.server_context,
+    )
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     log.info(
-        "control plane serving %d resources from %s on %s:%d",
+        "control plane serving %d resources from %s on https://%s:%d",
         len(store.resources),
         store.describe(),
         address,
@@ -93,13 +109,17 @@ async def _serve_store(
     )
     if ready_file is not None:
         tmp = ready_file.with_name(ready_file.name + ".tmp")
-        tmp.write_text(json.dumps({"port": bound}))
+        tmp.write_text(json.dumps({"port": bound, "trust_bundle": str(security.state.bundle)}))
         tmp.replace(ready_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    background = [loop.create_task(store.watch()), loop.create_task(plane.expire_workloads())]
+    background = [
+        loop.create_task(store.watch()),
+        loop.create_task(plane.expire_workloads()),
+        loop.create_task(security.keep_serving_certificate_fresh()),
+    ]
     await stop.wait()
     for task in background:
         task.cancel()
@@ -111,10 +131,11 @@ def run(
     config_dir: Path | None,
     address: str,
     port: int,
-    ready_file: Path | None = None,
-    store_url: str | None = None,
+    ready_file: Path | None,
+    store_url: str | None,
+    security: SecurityOptions,
 ) -> None:
-    main = serve(config_dir, address, port, ready_file, store_url)
+    main = serve(config_dir, address, port, ready_file, store_url, security)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop

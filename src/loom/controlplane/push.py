@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from loom.api import Resource
 from loom.controlplane.compiler import MeshInputs, compile_snapshot
+from loom.controlplane.compiler.request_authentication import jwks_uris
+from loom.controlplane.jwks import JwksCache
 from loom.controlplane.payloads import EMPTY as EMPTY_PAYLOAD
 from loom.controlplane.payloads import Payload, PayloadEncoder
 from loom.controlplane.registry import WorkloadRegistry
@@ -78,8 +80,16 @@ class PushEngine:
         debounce: float = DEBOUNCE_SECONDS,
         warmup: float = WARMUP_SECONDS,
         compile_fn: Callable[..., object] = compile_snapshot,
+        jwks: JwksCache | None = None,
+        mtls_enabled: bool = False,
     ) -> None:
         self.registry = registry
+        self.mtls_enabled = mtls_enabled
+        """Compile mutual TLS into the snapshots: on when the control plane issues certificates."""
+        self.jwks = jwks
+        """Fetches RequestAuthentication ``jwksUri``s; new keys make a recompile."""
+        if jwks is not None:
+            jwks.on_change = self.schedule
         self.debounce = debounce
         self.compile_fn = compile_fn
         self.resources: list[Resource] = []
@@ -102,6 +112,8 @@ class PushEngine:
 
     def set_resources(self, resources: Sequence[Resource]) -> None:
         self.resources = list(resources)
+        if self.jwks is not None:
+            self.jwks.want(jwks_uris(self.resources))
         self.schedule()
 
     def schedule(self) -> None:
@@ -123,7 +135,14 @@ class PushEngine:
     def _recompile(self) -> int:
         started = time.perf_counter()
         workloads = self.registry.workloads()
-        inputs = MeshInputs.build(self.resources, workloads)
+        jwks = self.jwks
+        inputs = MeshInputs.build(
+            self.resources,
+            workloads,
+            jwks=jwks.documents if jwks is not None else None,
+            jwks_errors=jwks.errors if jwks is not None else None,
+            mtls_enabled=self.mtls_enabled,
+        )
         live = set()
         encoder = PayloadEncoder(self._interned)
         changed = 0

@@ -8,8 +8,10 @@ GET    /v1/resources[?kind=K&namespace=NS&name=N][&documents=1][&sources=1]
        enough for a client to load exactly the same resources, file:line included
 POST   /v1/resources                          YAML (one or more documents): create or replace each
                                               resource in the store; 400 with the problems (file:line)
-                                              when it does not load, 409 when the store refuses
-DELETE /v1/resources/{kind}/{namespace}/{name}  remove one resource; 404 when there is none
+                                              when it does not load, 409 when the store refuses;
+                                              401 without the operator token
+DELETE /v1/resources/{kind}/{namespace}/{name}  remove one resource; 404 when there is none; 401
+                                              without the operator token
 GET    /v1/workloads                          the registered workloads, as they registered
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -36,11 +38,17 @@ MAX_APPLY_BYTES = 4 * 1024 * 1024
 _TRUE = ("1", "true", "yes")
 
 
-def add_resource_routes(app: web.Application, plane: ControlPlane) -> None:
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_resource_routes(
+    app: web.Application, plane: ControlPlane, writer: Callable[[Handler], Handler] = lambda h: h
+) -> None:
+    """The routes; the writes (apply, delete) go through ``writer`` (the operator check)."""
     api = ResourcesApi(plane)
     app.router.add_get("/v1/resources", api.list_resources)
-    app.router.add_post("/v1/resources", api.apply)
-    app.router.add_delete("/v1/resources/{kind}/{namespace}/{name}", api.delete)
+    app.router.add_post("/v1/resources", writer(api.apply))
+    app.router.add_delete("/v1/resources/{kind}/{namespace}/{name}", writer(api.delete))
     app.router.add_get("/v1/workloads", api.list_workloads)
 
 

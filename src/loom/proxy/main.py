@@ -1,4 +1,5 @@
-"""``loom proxy --config SNAPSHOT``: run one sidecar from a snapshot file until SIGTERM."""
+"""``loom proxy --config SNAPSHOT``: run one sidecar from a snapshot file until SIGTERM; or
+``--control-plane URL``: get a workload certificate, then the snapshots, from a control plane."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from loom.proxy.agent.agent import Agent, Registration
+from loom.proxy.agent.certificates import Bootstrap, CertificateRefused
+from loom.proxy.identity.store import IdentityStore
 from loom.proxy.router import RouteCompileError
 from loom.proxy.server import ProxyServer
 from loom.snapshot import SnapshotError, load_snapshot
@@ -20,9 +25,11 @@ log = logging.getLogger("loom.proxy")
 
 
 async def serve(snapshot_path: Path | None, agent: Agent | None, ready_file: Path | None = None) -> None:
-    """Run until SIGTERM, from a snapshot file or (with ``agent``) from the control plane."""
+    """Run until SIGTERM, from a snapshot file or (with ``agent``) from the control plane: the
+    workload certificate first, so the proxy has it before it serves its first snapshot."""
     if agent is not None:
-        server = ProxyServer(await agent.first_snapshot())
+        await agent.obtain_certificate()
+        server = ProxyServer(await agent.first_snapshot(), identity=agent.certificates.identity)
     else:
         assert snapshot_path is not None
         server = ProxyServer(load_snapshot(snapshot_path), snapshot_path)
@@ -44,12 +51,14 @@ async def serve(snapshot_path: Path | None, agent: Agent | None, ready_file: Pat
         spawn(server.shutdown())
 
     watch = spawn(agent.run(server.apply)) if agent is not None else None
+    renew = spawn(agent.keep_certificate_fresh()) if agent is not None else None
     loop.add_signal_handler(signal.SIGHUP, lambda: spawn(server.reload_from_file()))
     loop.add_signal_handler(signal.SIGTERM, terminate)
     loop.add_signal_handler(signal.SIGINT, terminate)
     await server.wait_stopped()
-    if watch is not None:
-        watch.cancel()
+    for task in (watch, renew):
+        if task is not None:
+            task.cancel()
     # Shutdown is done; a repeated SIGTERM while the interpreter exits must not kill us mid-way.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.remove_signal_handler(signum)
@@ -76,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="write the bound ports here (JSON) once serving")
     parser.add_argument("--log-level", default="info", help="debug, info, warning or error")
     connected = parser.add_argument_group("connected to a control plane (instead of --config)")
-    connected.add_argument("--control-plane", help="the control plane's URL, e.g. http://127.0.0.1:15010")
+    connected.add_argument("--control-plane", help="the control plane's URL, e.g. https://127.0.0.1:15010")
     connected.add_argument("--workload", help="this workload's name (unique in its namespace)")
     connected.add_argument("--namespace", default="default")
     connected.add_argument("--service-account", default="default")
@@ -87,6 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         "--inbound", action="append", default=[], metavar="APP_PORT:SIDECAR_PORT", help="inbound listeners"
     )
     connected.add_argument("--admin-port", type=int, default=0)
+    connected.add_argument(
+        "--ca-file", type=Path, help="the control plane's trust bundle (its state directory's root-cert.pem)"
+    )
+    connected.add_argument(
+        "--join-token-file",
+        type=Path,
+        help="a file holding the join token (else $LOOM_JOIN_TOKEN): not a flag, which ps would show",
+    )
+    connected.add_argument(
+        "--identity-dir",
+        type=Path,
+        help="where the certificate and key are written (default: a private temporary directory)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -94,9 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     if (args.config is None) == (args.control_plane is None):
         parser.error("give either --config or --control-plane")
     agent = None
+    identity_dir: Path | None = None
     if args.control_plane is not None:
         if not args.workload or not args.outbound_port:
             parser.error("--control-plane needs --workload and --outbound-port")
+        if not args.control_plane.startswith("https://"):
+            parser.error("the control plane serves https://: give --control-plane https://HOST:PORT")
+        if args.ca_file is None:
+            parser.error("--control-plane needs --ca-file (the control plane's root-cert.pem)")
+        token = _join_token(parser, args.join_token_file)
         try:
             registration = Registration(
                 name=args.workload,
@@ -110,9 +138,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         except ValueError:
             parser.error("--label takes KEY=VALUE and --inbound APP_PORT:SIDECAR_PORT")
-        agent = Agent(args.control_plane, registration)
+        identity_dir = _identity_dir(args.identity_dir)
+        bootstrap = Bootstrap(args.ca_file, token, identity_dir)
+        agent = Agent(args.control_plane, registration, IdentityStore(), bootstrap)
     try:
         run(args.config, agent, args.ready_file)
+    except CertificateRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except SnapshotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -122,7 +155,36 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot listen: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if identity_dir is not None and args.identity_dir is None:
+            shutil.rmtree(identity_dir, ignore_errors=True)
     return 0
+
+
+def _join_token(parser: argparse.ArgumentParser, path: Path | None) -> str:
+    """The join token, from ``--join-token-file`` or ``$LOOM_JOIN_TOKEN`` (taken out of the
+    environment, so that no child process inherits it)."""
+    from_env = os.environ.pop("LOOM_JOIN_TOKEN", "").strip()
+    if path is not None:
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            parser.error(f"cannot read --join-token-file {path}: {exc.strerror or exc}")
+    else:
+        token = from_env
+    if not token:
+        parser.error("--control-plane needs a join token: set $LOOM_JOIN_TOKEN or give --join-token-file")
+    return token
+
+
+def _identity_dir(given: Path | None) -> Path:
+    """The private directory for the key and certificates (0700): ``--identity-dir``, or a new
+    temporary one that is removed on exit."""
+    if given is None:
+        return Path(tempfile.mkdtemp(prefix="loom-identity-"))
+    given.mkdir(mode=0o700, parents=True, exist_ok=True)
+    given.chmod(0o700)
+    return given
 
 
 def run(snapshot_path: Path | None, agent: Agent | None = None, ready_file: Path | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Coroutine
@@ -207,6 +208,11 @@ class ProxyServer:
         )
         metrics.gauge_fn(
             "loom_snapshot_reloads_rejected", "Snapshots refused since start.", lambda: self.reloads_rejected
+        )
+        metrics.gauge_fn(
+            "loom_identity_cert_expiration_timestamp_seconds",
+            "When the workload certificate expires (Unix time); NaN without one.",
+            lambda: self.identity.expires_at or math.nan,
         )
         metrics.gauge_fn(
             "loom_mirror_skipped",

@@ -1,9 +1,10 @@
 """Keeps a sidecar's snapshot in step with the control plane.
 
-register → watch (a blocking query carrying the version we have) → apply → ACK, or NACK with
-the reason when the snapshot is refused. When the control plane is unreachable the sidecar
-keeps serving what it has and tries again with jittered exponential backoff; a control plane
-that restarted (and forgot us) gets a fresh registration.
+certificate (certificates.py) → register → watch (a blocking query carrying the version we
+have) → apply → ACK, or NACK with the reason when the snapshot is refused. When the control
+plane is unreachable the sidecar keeps serving what it has and tries again with jittered
+exponential backoff; a control plane that restarted (and forgot us) gets a fresh registration.
+Every call after the first certificate is mutual TLS with it, on one kept-alive connection.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from loom.proxy.agent.http import HttpError, call
+from loom.proxy.agent.certificates import Bootstrap, WorkloadCertificates
+from loom.proxy.agent.http import ControlPlaneClient, HttpError
+from loom.proxy.identity.store import IdentityError, IdentityStore
 from loom.proxy.router import RouteCompileError
 from loom.snapshot import Snapshot, SnapshotError, parse_snapshot
 
@@ -62,23 +65,48 @@ Apply = Callable[[Snapshot], Awaitable[None]]
 
 
 class Agent:
-    def __init__(self, control_plane: str, registration: Registration) -> None:
+    def __init__(
+        self,
+        control_plane: str,
+        registration: Registration,
+        identity: IdentityStore,
+        bootstrap: Bootstrap,
+    ) -> None:
         self.url = control_plane.rstrip("/")
         self.registration = registration
         self.version = ""
+        self.client = ControlPlaneClient(self.url)
+        self.certificates = WorkloadCertificates(
+            self.client, identity, bootstrap, registration.namespace, registration.service_account
+        )
         self._path = f"/v1/proxies/{registration.namespace}/{registration.name}"
         self._backoff = BACKOFF_START
         self.connected = False
 
+    async def obtain_certificate(self) -> None:
+        """The workload certificate, before anything else (retrying while the control plane cannot
+        be reached); CertificateRefused when it refuses the join token or the identity."""
+        while True:
+            try:
+                await self.certificates.obtain()
+            except (HttpError, IdentityError, OSError, ValueError) as exc:
+                log.warning("no workload certificate yet (%s); retrying", exc)
+                await self._wait_before_retry(exc)
+                continue
+            return
+
+    async def keep_certificate_fresh(self) -> None:
+        await self.certificates.keep_renewed()
+
     async def register(self) -> None:
-        status, body = await call(self.url, "POST", "/v1/workloads", self.registration.to_json())
+        status, body = await self.client.call("POST", "/v1/workloads", self.registration.to_json())
         if status != 200:
             raise HttpError(f"registration refused ({status}): {body.decode(errors='replace')}")
 
     async def deregister(self) -> None:
         reg = self.registration
         try:
-            await call(self.url, "DELETE", f"/v1/workloads/{reg.namespace}/{reg.name}", timeout=2.0)
+            await self.client.call("DELETE", f"/v1/workloads/{reg.namespace}/{reg.name}", timeout=2.0)
         except HttpError:
             pass
 
@@ -104,8 +132,8 @@ class Agent:
 
     async def _watch_once(self, apply: Apply | None = None) -> Snapshot | None:
         query = f"?version={self.version}&wait={WATCH_SECONDS:g}"
-        status, body = await call(
-            self.url, "GET", self._path + "/snapshot" + query, timeout=WATCH_SECONDS + 10
+        status, body = await self.client.call(
+            "GET", self._path + "/snapshot" + query, timeout=WATCH_SECONDS + 10
         )
         if status == 304:
             self._connected()
@@ -134,7 +162,7 @@ class Agent:
 
     async def _acknowledge(self, version: str, error: str | None) -> None:
         body = json.dumps({"version": version, "error": error}).encode()
-        await call(self.url, "POST", self._path + "/ack", body)
+        await self.client.call("POST", self._path + "/ack", body)
 
     def _connected(self) -> None:
         if not self.connected:
