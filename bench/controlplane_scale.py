@@ -33,6 +33,7 @@ from typing import Any
 from rich.console import Console
 
 from harness import loom, machine
+from harness.cp_identity import bundle_context, issue_identities
 from harness.cp_mesh import (
     CHANGED_SPLIT,
     SPLIT,
@@ -48,6 +49,7 @@ from harness.cp_plane import (
     memory_mb,
     pushes,
     raise_open_files,
+    state_dir,
     tcp_counters,
 )
 from harness.cp_profile import record, summarize
@@ -258,7 +260,15 @@ async def drive(
     profiles: list[Path],
 ) -> None:
     """Register, sync, then measure the rounds (each one sampled into ``profiles[i]``, if given)."""
-    fleet = Fleet(workloads(shape), port, args.watch_wait)
+    specs = workloads(shape)
+    state = state_dir(plane.log.parent)
+    started = time.perf_counter()
+    identities = await issue_identities(
+        port, state, (s.account for s in specs), plane.log.parent / "identities"
+    )
+    report.setup["certificates_s"] = round(time.perf_counter() - started, 2)
+    report.setup["certificates"] = len(identities)
+    fleet = Fleet(specs, port, args.watch_wait, identities, bundle_context(state))
     wall_start = time.time()
     console.print(f"registering {shape.endpoints:,} workloads")
     report.setup["register_s"] = round(await fleet.register_all(), 2)
@@ -309,6 +319,7 @@ async def drive(
             if not await fleet.settled(args.sync_timeout):
                 raise BenchError(f"the proxies did not settle after round {index}")
         report.setup["heartbeats"] = fleet.heartbeats
+        report.setup["handshakes"] = fleet.handshakes
     finally:
         await fleet.stop()
 

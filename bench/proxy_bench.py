@@ -3,7 +3,8 @@
     python bench/proxy_bench.py [--quick] [--repeat N] [--duration S] [--only NAME,...]
 
 Measures, side by side, a direct connection to nginx, one proxy (HAProxy, Loom) in front of
-it, and two proxies in a chain (the mesh hop). See bench/README.md.
+it, and two proxies in a chain (the mesh hop), plaintext or with (mutual) TLS between them; for
+the TLS pairs also new TLS connections per second into the inbound proxy. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness import loom, machine, nginx
+from harness import certs, loom, machine, nginx
 from harness.cp_report import current_section, update_results
 from harness.loadgen import build_openloop
 from harness.measure import Settings, TargetResult, measure_all
@@ -46,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=1000.0, help="requests/s of the fixed-rate run")
     parser.add_argument("--open-connections", type=int, default=16, help="connections of the fixed-rate run")
     parser.add_argument("--wrk-connections", type=int, default=64, help="connections of the wrk run")
+    parser.add_argument(
+        "--handshake-duration", type=float, help="seconds of each new-TLS-connection run (default 5)"
+    )
     parser.add_argument("--proxy-cpu", type=int, default=1, help="the core the proxies are pinned to")
     parser.add_argument("--load-cpu", type=int, default=0, help="the core of load generators and nginx")
     parser.add_argument(
@@ -62,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def settings_from(args: argparse.Namespace) -> Settings:
     duration = args.duration if args.duration is not None else 2.0 if args.quick else 10.0
     repeat = args.repeat if args.repeat is not None else 1 if args.quick else 3
+    handshakes = args.handshake_duration
+    if handshakes is None:
+        handshakes = min(duration, 2.0 if args.quick else 5.0)
     return Settings(
         duration=duration,
         repeat=max(1, repeat),
@@ -71,6 +78,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         warmup=1.0 if args.quick else 2.0,
         proxy_cpu=args.proxy_cpu,
         load_cpu=args.load_cpu,
+        handshake_duration=handshakes,
     )
 
 
@@ -115,7 +123,8 @@ def run_targets(
             nginx.upstream(workdir, settings.load_cpu) as (_, upstream_port),
             contextlib.ExitStack() as stack,
         ):
-            ctx = Context(workdir, upstream_port, settings.proxy_cpu, loom_command)
+            keys = certs.make(workdir / "certs")
+            ctx = Context(workdir, upstream_port, settings.proxy_cpu, loom_command, keys)
             live: list[tuple[TargetResult, Running]] = []
             for target in TARGETS:
                 if target.name not in wanted:
@@ -130,7 +139,7 @@ def run_targets(
                     live.append((result, stack.enter_context(target.start(ctx))))
                 except BenchError as exc:
                     result.error = str(exc)
-            measure_all(binary, live, settings, lambda text: console.print(f"[bold]{text}[/bold]"))
+            measure_all(binary, live, settings, lambda text: console.print(f"[bold]{text}[/bold]"), keys)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -178,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     failed = [r for r in report.results if r.error not in (None, "not run")]
     report.notes += [f"{r.label} failed: {r.error}" for r in failed]
+    no_handshakes = [r for r in report.results if r.error is None and r.handshake_error is not None]
+    report.notes += [f"{r.label}: the new-connection runs failed: {r.handshake_error}" for r in no_handshakes]
+    failed += no_handshakes
     print_report(report, console)
     json_path, md_path = write(report, OUT)
     console.print(f"wrote {json_path} and {md_path}")

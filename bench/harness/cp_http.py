@@ -1,14 +1,17 @@
-"""A minimal HTTP/1.1 client for the control-plane benchmark: one request per connection
-(``Connection: close``, as the sidecar's agent does it), on a bare asyncio Protocol.
+"""A minimal HTTPS/1.1 client for the control-plane benchmark: one kept-alive connection per
+``Channel`` (as the sidecar's agent keeps one), on a bare asyncio Protocol, with TLS from the
+context it is given (a workload's client certificate, or only the trust bundle).
 
 A thousand watchers share one process, so the client keeps as little as it can: the status,
 the size of the body, its first bytes (where the version is) and when its first and last bytes
-arrived. Small bodies (errors) are kept whole.
+arrived. Small bodies (errors) are kept whole. Every answer of the control plane has a
+``Content-Length`` (or none at all: 304), so responses are delimited without a full parser.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -26,31 +29,45 @@ class Answer:
     size: int
     """Body bytes received."""
     head: bytes
-    """The first ``KEEP`` bytes of the body (with chunk-size lines, if it was chunked)."""
+    """The first ``KEEP`` bytes of the body."""
     first_byte: float
     """``time.perf_counter()`` when the first byte of the response arrived."""
     done: float
     """``time.perf_counter()`` when the last byte arrived."""
 
 
-class _Exchange(asyncio.Protocol):
-    def __init__(self, request: bytes, done: asyncio.Future[Answer]) -> None:
-        self.request = request
-        self.done = done
+class _Connection(asyncio.Protocol):
+    """One connection; one exchange at a time (``begin``), answered through a future."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.done: asyncio.Future[Answer] | None = None
+        self._reset()
+
+    def _reset(self, keep: int = KEEP) -> None:
+        self.keep = keep
         self.buffer = bytearray()
         self.headers_done = False
         self.status = 0
         self.length: int | None = None
+        self.keep_alive = True
         self.size = 0
         self.head = bytearray()
         self.first_byte = 0.0
-        self.transport: asyncio.Transport | None = None
+
+    def begin(self, request: bytes, done: asyncio.Future[Answer], keep: int = KEEP) -> None:
+        assert self.transport is not None
+        self._reset(keep)
+        self.done = done
+        self.transport.write(request)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.write(self.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        if self.done is None or self.done.done():
+            return  # nothing asked: a server closing an idle connection says nothing we need
         if not self.first_byte:
             self.first_byte = time.perf_counter()
         if not self.headers_done:
@@ -58,81 +75,142 @@ class _Exchange(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            self._parse_head(bytes(self.buffer[:end]))
+            if not self._parse_head(bytes(self.buffer[:end])):
+                return
             data = bytes(self.buffer[end + 4 :])
             self.buffer = bytearray()
             self.headers_done = True
         self.size += len(data)
-        if len(self.head) < KEEP:
-            self.head += data[: KEEP - len(self.head)]
+        if len(self.head) < self.keep:
+            self.head += data[: self.keep - len(self.head)]
         if self.length is not None and self.size >= self.length:
             self._finish()
 
-    def _parse_head(self, head: bytes) -> None:
+    def _parse_head(self, head: bytes) -> bool:
         lines = head.split(b"\r\n")
         try:
             self.status = int(lines[0].split(b" ", 2)[1])
         except (IndexError, ValueError):
             self._fail(HttpFailure(f"malformed status line {lines[0][:80]!r}"))
-            return
+            return False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 self.length = int(value.strip())
+            elif name == b"connection" and value.strip().lower() == b"close":
+                self.keep_alive = False
+            elif name == b"transfer-encoding":
+                self._fail(HttpFailure("a chunked answer: this client reads Content-Length only"))
+                return False
+        if self.status in (204, 304) or self.status < 200:
+            self.length = 0
+        if self.length is None:
+            self.keep_alive = False  # delimited by the end of the connection
+        return True
 
     def eof_received(self) -> bool | None:
         if self.headers_done and self.length is None:
-            self._finish()  # delimited by the end of the connection (or chunked: we close anyway)
-        elif not self.done.done():
+            self._finish()
+        elif self.done is not None and not self.done.done():
             self._fail(HttpFailure("connection closed mid-response"))
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
+        self.closed = True
+        if self.done is not None and not self.done.done():
             self._fail(HttpFailure(f"connection lost: {exc or 'closed'}"))
 
     def _finish(self) -> None:
-        if not self.done.done():
+        if self.done is not None and not self.done.done():
             self.done.set_result(
                 Answer(self.status, self.size, bytes(self.head), self.first_byte, time.perf_counter())
             )
-        if self.transport is not None:
-            self.transport.close()
+        if not self.keep_alive:
+            self.close()
 
     def _fail(self, exc: Exception) -> None:
-        if not self.done.done():
+        if self.done is not None and not self.done.done():
             self.done.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
         if self.transport is not None:
             self.transport.close()
 
 
-def request_bytes(method: str, path: str, port: int, body: bytes = b"") -> bytes:
-    lines = [
-        f"{method} {path} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        "Connection: close",
-        f"Content-Length: {len(body)}",
-    ]
+def request_bytes(
+    method: str, path: str, port: int, body: bytes = b"", headers: tuple[tuple[str, str], ...] = ()
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
     if body:
         lines.append("Content-Type: application/json")
+    lines += [f"{name}: {value}" for name, value in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def call(port: int, method: str, path: str, body: bytes = b"", timeout: float = 30.0) -> Answer:
-    """One request to the control plane on 127.0.0.1:``port``."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[Answer] = loop.create_future()
-    transport = None
-    try:
-        async with asyncio.timeout(timeout):
-            transport, _ = await loop.create_connection(
-                lambda: _Exchange(request_bytes(method, path, port, body), done), "127.0.0.1", port
-            )
-            return await done
-    except TimeoutError:
-        raise HttpFailure(f"{method} {path}: no answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise HttpFailure(f"{method} {path}: {exc}") from None
-    finally:
-        if transport is not None:
-            transport.close()
+class Channel:
+    """Requests to the control plane on 127.0.0.1:``port`` over one kept-alive connection, made
+    again when it closes; ``handshakes`` counts the connections made."""
+
+    def __init__(self, port: int, context: ssl.SSLContext | None) -> None:
+        self.port = port
+        self.context = context
+        self.handshakes = 0
+        self._connection: _Connection | None = None
+        self._busy = asyncio.Lock()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        timeout: float = 30.0,
+        headers: tuple[tuple[str, str], ...] = (),
+        keep: int = KEEP,
+    ) -> Answer:
+        """One exchange; the answer's ``head`` holds the first ``keep`` bytes of its body."""
+        request = request_bytes(method, path, self.port, body, headers)
+        loop = asyncio.get_running_loop()
+        async with self._busy:
+            for attempt in range(2):
+                reused = self._connection is not None and not self._connection.closed
+                try:
+                    async with asyncio.timeout(timeout):
+                        connection = await self._connect()
+                        done: asyncio.Future[Answer] = loop.create_future()
+                        connection.begin(request, done, keep)
+                        return await done
+                except TimeoutError:
+                    self.close()
+                    raise HttpFailure(f"{method} {path}: no answer within {timeout:g} s") from None
+                except (OSError, ssl.SSLError) as exc:
+                    self.close()
+                    raise HttpFailure(f"{method} {path}: {exc}") from None
+                except HttpFailure:
+                    self.close()
+                    if reused and attempt == 0:
+                        continue  # the server closed the idle connection as we sent: once more
+                    raise
+            raise HttpFailure(f"{method} {path}: the connection closed twice")
+
+    async def _connect(self) -> _Connection:
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            _Connection,
+            "127.0.0.1",
+            self.port,
+            ssl=self.context,
+            server_hostname="127.0.0.1" if self.context is not None else None,
+        )
+        self.handshakes += 1
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

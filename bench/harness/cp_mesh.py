@@ -123,6 +123,13 @@ class WorkloadSpec:
     body: bytes
     """The registration, as ``POST /v1/workloads`` takes it (JSON)."""
     watches: bool
+    service_account: str = "default"
+    """Its identity's service account: the control plane takes its calls only with a client
+    certificate of that account."""
+
+    @property
+    def account(self) -> tuple[str, str]:
+        return (self.namespace, self.service_account)
 
 
 def workloads(shape: MeshShape) -> list[WorkloadSpec]:
@@ -147,5 +154,5 @@ def workloads(shape: MeshShape) -> list[WorkloadSpec]:
                 "inbound": {str(APP_PORT): INBOUND_PORT},
                 "admin": ADMIN_PORT,
             }
-        found.append(WorkloadSpec(namespace, name, json.dumps(data).encode(), watches))
+        found.append(WorkloadSpec(namespace, name, json.dumps(data).encode(), watches, app))
     return found

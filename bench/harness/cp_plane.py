@@ -97,17 +97,25 @@ def pushes(log: Path, since: float) -> list[Push]:
     return found
 
 
+def state_dir(workdir: Path) -> Path:
+    """The control plane's ``--state-dir`` (its CA, operator token and trust bundle)."""
+    return workdir / "controlplane-state"
+
+
 @contextlib.contextmanager
 def control_plane(
     command: list[str], config_dir: Path, workdir: Path, cpu: int | None, timeout: float = 60.0
 ) -> Iterator[tuple[Service, int]]:
-    """Run ``loom controlplane`` on the folder (pinned to ``cpu``); yield it and its port."""
+    """Run ``loom controlplane`` on the folder (pinned to ``cpu``), its state in
+    ``state_dir(workdir)``; yield it and its (HTTPS) port."""
     ready = workdir / "controlplane.ready.json"
     argv = [
         *command,
         "controlplane",
         "--config-dir",
         str(config_dir),
+        "--state-dir",
+        str(state_dir(workdir)),
         "--port",
         "0",
         "--ready-file",

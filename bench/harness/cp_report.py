@@ -177,12 +177,17 @@ SETUP_HEAD = ["step", "value"]
 def setup_rows(report: ScaleReport) -> list[list[str]]:
     s, b = report.setup, report.breakdown
     rows = [
+        [
+            f"workload certificates, one per service account ({s.get('certificates', 0):,}) (s)",
+            _num(s.get("certificates_s"), 1),
+        ],
         ["register every workload (s)", _num(s.get("register_s"), 1)],
         ["watchers started → every one ACKed a first snapshot (s)", _num(s.get("first_sync_s"), 1)],
         ["watchers started → all SYNCED, no recompile in flight (s)", _num(s.get("settled_s"), 1)],
         ["recompiles while registering and syncing", _num(s.get("recompiles"))],
         ["longest recompile while registering and syncing (s)", _num(s.get("longest_recompile_s"), 2)],
         ["control plane RSS once synced (MB)", _num(s.get("rss_synced_mb"))],
+        ["TLS handshakes by the watchers and registrations, whole run", _num(s.get("handshakes"))],
     ]
     if b:
         rows += [

@@ -4,7 +4,9 @@ Each watcher does what a sidecar's agent does (docs/controlplane.md): it registe
 workload, then holds the watch ``GET /v1/proxies/{ns}/{name}/snapshot?version=V&wait=S``, and
 acknowledges every version it receives with ``POST .../ack {"version": "N", "error": null}``
 before watching again; a 404 means the control plane forgot it, and it registers again. It
-reads each snapshot to its last byte but parses only the version at its front.
+reads each snapshot to its last byte but parses only the version at its front. Like the agent,
+each watcher keeps one connection (mutual TLS with its service account's certificate) for all
+its calls: a push costs the control plane no handshake.
 
 The idle workloads (registered, never watching) are refreshed by registering them again, which
 changes nothing and counts as a heartbeat: a workload not heard from for 45 s is dropped.
@@ -15,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.cp_http import Answer, HttpFailure, call
+from harness.cp_http import Answer, Channel, HttpFailure
 from harness.cp_mesh import WorkloadSpec
 
 VERSION = re.compile(rb'"version"\s*:\s*"([^"]*)"')
@@ -45,7 +48,7 @@ class Delivery:
 @dataclass
 class Watcher:
     spec: WorkloadSpec
-    port: int
+    channel: Channel
     wait: float
     fleet: Fleet
     version: str = ""
@@ -70,7 +73,9 @@ class Watcher:
         while True:
             query = f"?version={self.version}&wait={self.wait:g}"
             try:
-                answer = await call(self.port, "GET", self.path + "/snapshot" + query, timeout=self.wait + 30)
+                answer = await self.channel.call(
+                    "GET", self.path + "/snapshot" + query, timeout=self.wait + 30
+                )
             except HttpFailure as exc:
                 self._failed(str(exc))
                 await asyncio.sleep(RETRY_SECONDS)
@@ -96,7 +101,7 @@ class Watcher:
         version = found.group(1).decode()
         body = json.dumps({"version": version, "error": None}).encode()
         try:
-            ack = await call(self.port, "POST", self.path + "/ack", body)
+            ack = await self.channel.call("POST", self.path + "/ack", body)
         except HttpFailure as exc:
             self._failed(f"ack: {exc}")
             return  # watch again with the old version: the same snapshot comes back, ACKed then
@@ -120,10 +125,24 @@ class Round:
 
 
 class Fleet:
-    def __init__(self, specs: Sequence[WorkloadSpec], port: int, wait: float, concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        specs: Sequence[WorkloadSpec],
+        port: int,
+        wait: float,
+        identities: Mapping[tuple[str, str], ssl.SSLContext],
+        bundle: ssl.SSLContext,
+        concurrency: int = 64,
+    ) -> None:
         self.port = port
         self.specs = list(specs)
-        self.watchers = [Watcher(s, port, wait, self) for s in specs if s.watches]
+        self.identities = identities
+        self.bundle = bundle
+        self.watchers = [
+            Watcher(s, Channel(port, identities[s.account]), wait, self) for s in specs if s.watches
+        ]
+        self._idle_channels: dict[tuple[str, str], list[Channel]] = {}
+        self._registering: list[Channel] = []
         self.idle = [s for s in specs if not s.watches]
         self.touched: dict[tuple[str, str], float] = {}
         self.errors = 0
@@ -139,11 +158,29 @@ class Fleet:
 
     # registering -------------------------------------------------------------------------
 
+    @property
+    def handshakes(self) -> int:
+        """Connections (TLS handshakes) the watchers and registrations made so far."""
+        return sum(w.channel.handshakes for w in self.watchers) + sum(c.handshakes for c in self._registering)
+
+    async def _call_as(self, spec: WorkloadSpec, method: str, path: str, body: bytes) -> Answer:
+        """One call with the workload's identity, on a kept-alive connection of its account."""
+        idle = self._idle_channels.setdefault(spec.account, [])
+        if idle:
+            channel = idle.pop()
+        else:
+            channel = Channel(self.port, self.identities[spec.account])
+            self._registering.append(channel)
+        try:
+            return await channel.call(method, path, body)
+        finally:
+            idle.append(channel)
+
     async def register(self, spec: WorkloadSpec) -> None:
         for attempt in range(20):
             try:
                 async with self._limit:
-                    answer = await call(self.port, "POST", "/v1/workloads", spec.body)
+                    answer = await self._call_as(spec, "POST", "/v1/workloads", spec.body)
             except HttpFailure as exc:
                 error = str(exc)
             else:
@@ -198,6 +235,8 @@ class Fleet:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for channel in [*(w.channel for w in self.watchers), *self._registering]:
+            channel.close()
 
     def acknowledged(self, watcher: Watcher, delivery: Delivery) -> None:
         if len(watcher.deliveries) == 1:
@@ -247,7 +286,7 @@ class Fleet:
         previous: dict[tuple[str, str], str] | None = None
         keys = {w.key for w in self.watchers}
         while time.monotonic() < deadline:
-            rows = await _get_json(self.port, "/v1/proxy-status")
+            rows = await _get_json(self.port, "/v1/proxy-status", self.bundle)
             versions = {
                 (str(r["namespace"]), str(r["workload"])): str(r["version"])
                 for r in rows
@@ -264,9 +303,11 @@ class Fleet:
         return False
 
 
-async def _get_json(port: int, path: str) -> list[dict[str, object]]:
+async def _get_json(port: int, path: str, context: ssl.SSLContext) -> list[dict[str, object]]:
     """GET a JSON document whole (the client above keeps only the front of bodies)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1"
+    )
     try:
         writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
         data = await reader.read()

@@ -1,10 +1,12 @@
-"""The two load generators: wrk (closed loop, for throughput) and openloop (fixed rate, for latency)."""
+"""The load generators: wrk (closed loop, for throughput), openloop (fixed rate, for latency) and
+openssl s_time (new TLS connections, for handshakes)."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +101,54 @@ def run_wrk(port: int, duration: float, connections: int, cpu: int | None) -> Th
     seconds = max(1, round(duration))
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", f"http://127.0.0.1:{port}/"]
     return parse_wrk(run_pinned(argv, cpu, timeout=seconds + 30))
+
+
+@dataclass(frozen=True)
+class HandshakeRun:
+    """One ``openssl s_time -new`` run: every connection a new, full TLS handshake, one at a time."""
+
+    connections: int
+    seconds: float
+    """Wall time of the run, from the start of the client to its exit."""
+
+    @property
+    def rate(self) -> float:
+        return self.connections / self.seconds if self.seconds > 0 else 0.0
+
+
+_CONNECTIONS = re.compile(r"(\d+) connections in [\d.]+s;")
+
+
+def run_s_time(
+    port: int, duration: float, cert: Path, key: Path, ca_file: Path, cpu: int | None
+) -> HandshakeRun:
+    """Full mutual-TLS handshakes against ``port`` for ``duration`` s, presenting ``cert``/``key``
+    and verifying the server's chain against ``ca_file``; no request is sent on them.
+
+    s_time stops at the first second boundary after ``duration`` and counts in whole seconds, so the
+    rate is taken over the run's measured wall time instead."""
+    seconds = max(1, round(duration))
+    argv = [
+        "openssl",
+        "s_time",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-new",
+        "-time",
+        str(seconds),
+        "-cert",
+        str(cert),
+        "-key",
+        str(key),
+        "-CAfile",
+        str(ca_file),
+        "-verify",
+        "2",
+    ]
+    start = time.monotonic()
+    output = run_pinned(argv, cpu, timeout=seconds + 30)
+    wall = time.monotonic() - start
+    found = _CONNECTIONS.search(output)
+    if found is None:
+        raise BenchError(f"cannot read openssl s_time's output:\n{output}")
+    return HandshakeRun(connections=int(found.group(1)), seconds=wall)

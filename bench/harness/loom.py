@@ -1,4 +1,8 @@
-"""Loom's proxy, run from a snapshot file with ``loom proxy --config``."""
+"""Loom's proxy, run from a snapshot file with ``loom proxy --config``.
+
+With the bench's certificates, an inbound proxy takes only mutual TLS (``mtls: STRICT``) and an
+outbound one speaks mutual TLS to its endpoint, expecting the inbound side's SPIFFE ID.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,23 @@ from typing import Any
 
 import yaml
 
+from harness.certs import Certs, listener_url
 from harness.processes import Service, free_port, service, wait_http
 
 RETRY = {"attempts": 2, "retry_on": ["connect-failure", "refused-stream", "503"]}
 
 
 def snapshot(
-    workload: str, direction: str, listen_port: int, admin_port: int, upstream_port: int
+    workload: str,
+    direction: str,
+    listen_port: int,
+    admin_port: int,
+    upstream_port: int,
+    certs: Certs | None = None,
 ) -> dict[str, Any]:
-    """One listener (outbound or inbound) routing every request to one endpoint on 127.0.0.1."""
-    return {
+    """One listener (outbound or inbound) routing every request to one endpoint on 127.0.0.1;
+    with ``certs``, mutual TLS on the mesh side (the inbound listener, the outbound endpoint)."""
+    doc: dict[str, Any] = {
         "version": "bench",
         "node": {"workload": workload, "namespace": "default"},
         "admin": {"port": admin_port},
@@ -53,6 +64,18 @@ def snapshot(
             }
         ],
     }
+    if certs is not None:
+        inbound = direction == "inbound"
+        side = certs.server if inbound else certs.client
+        doc["node"]["service_account"] = side.service_account
+        doc["identity"] = certs.identity(side)
+        if inbound:
+            doc["listeners"][0]["mtls"] = "STRICT"
+        else:
+            cluster = doc["clusters"][0]
+            cluster["tls"] = {"server_identities": [certs.server.spiffe_id]}
+            cluster["endpoints"][0]["mtls"] = True
+    return doc
 
 
 def command() -> list[str]:
@@ -86,14 +109,15 @@ def proxy(
     upstream_port: int,
     cpu: int | None,
     direction: str = "outbound",
+    certs: Certs | None = None,
 ) -> Iterator[tuple[Service, int]]:
     """Start one Loom proxy whose ``direction`` listener forwards to ``upstream_port``."""
     port, admin_port = free_port(), free_port()
     config = workdir / f"{name}.yaml"
-    config.write_text(
-        yaml.safe_dump(snapshot(f"bench-{name}", direction, port, admin_port, upstream_port), sort_keys=False)
-    )
+    doc = snapshot(f"bench-{name}", direction, port, admin_port, upstream_port, certs)
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
     with service(name, [*base, "proxy", "--config", str(config)], workdir, cpu) as svc:
         wait_http(svc, f"http://127.0.0.1:{admin_port}/ready", timeout=30.0)
-        wait_http(svc, f"http://127.0.0.1:{port}/")
+        url, context = listener_url(port, certs if direction == "inbound" else None)
+        wait_http(svc, url, context=context)
         yield svc, port

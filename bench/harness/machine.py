@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ TOOLS = {
     "nginx": "nginx-light",
     "wrk": "wrk",
     "gcc": "gcc",
+    "openssl": "openssl",
     "taskset": "util-linux",
 }
 
@@ -66,6 +68,15 @@ def _loom_revision(repo: Path) -> str:
     return commit + ("+changes" if _git(repo, "status", "--porcelain", "--", "src") else "")
 
 
+def _openssl() -> str:
+    """The openssl command's version (the handshake client)."""
+    try:
+        done = subprocess.run(["openssl", "version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "not installed"
+    return done.stdout.strip() or "unknown"
+
+
 def describe(repo: Path) -> dict[str, Any]:
     try:
         loom_version = metadata.version("loom-mesh")
@@ -78,7 +89,8 @@ def describe(repo: Path) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "haproxy": haproxy.version(),
         "nginx": nginx.version(),
-        "loom": f"{loom_version} ({_loom_revision(repo)})",
+        "loom": f"{loom_version} ({_loom_revision(repo)}; Python's ssl: {ssl.OPENSSL_VERSION})",
+        "openssl": _openssl(),
     }
 
 

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -87,14 +88,15 @@ def service(name: str, argv: Sequence[str], workdir: Path, cpu: int | None) -> I
         svc.stop()
 
 
-def wait_http(svc: Service, url: str, timeout: float = 20.0) -> None:
-    """Wait until ``url`` answers 200, failing early (with the log) if the process dies."""
+def wait_http(svc: Service, url: str, timeout: float = 20.0, context: ssl.SSLContext | None = None) -> None:
+    """Wait until ``url`` answers 200 (over TLS with ``context`` for https), failing early (with
+    the log) if the process dies."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         svc.check_alive()
         try:
-            with urllib.request.urlopen(url, timeout=1.0) as response:
+            with urllib.request.urlopen(url, timeout=1.0, context=context) as response:
                 if response.status == 200:
                     return
                 last = f"status {response.status}"

@@ -14,12 +14,22 @@ from harness.measure import Settings, Summary, TargetResult
 from harness.tables import md_table, print_notes, rich_table
 
 PERCENTILES = ("p50_us", "p90_us", "p99_us")
+ALL_GOALS = frozenset({"throughput", "latency", "cpu", "rss"})
+GOAL_SCOPES = (
+    ("single proxy", "loom", "haproxy", ALL_GOALS),
+    ("proxy pair", "loom-pair", "haproxy-pair", ALL_GOALS),
+    ("proxy pair, mTLS", "loom-mtls-pair", "haproxy-tls-pair", frozenset({"latency", "cpu"})),
+)
+"""Each scope: Loom's target, HAProxy's, and which goals apply (with TLS on: the added latency
+against HAProxy's TLS pair and the CPU per sidecar)."""
+HANDSHAKE_PAIRS = (("loom-mtls-pair", "haproxy-tls-pair"),)
+"""Loom's TLS pair and HAProxy's, whose new-connection rates are compared."""
 
 
 @dataclass(frozen=True)
 class Goal:
     scope: str
-    """"single proxy" or "proxy pair"."""
+    """"single proxy", "proxy pair" or "proxy pair, mTLS"."""
     measure: str
     value: float | None
     goal: str
@@ -55,14 +65,19 @@ class Report:
 
     def goals(self) -> list[Goal]:
         goals: list[Goal] = []
-        for scope, loom, haproxy in (
-            ("single proxy", "loom", "haproxy"),
-            ("proxy pair", "loom-pair", "haproxy-pair"),
-        ):
-            goals.extend(self._goals(scope, loom, haproxy))
+        for scope, loom, haproxy, which in GOAL_SCOPES:
+            goals.extend(g for key, g in self._goals(scope, loom, haproxy) if key in which)
         return goals
 
-    def _goals(self, scope: str, loom_name: str, haproxy_name: str) -> list[Goal]:
+    def handshake_ratio(self, loom_name: str, haproxy_name: str) -> float | None:
+        """Loom's new TLS connections per second over HAProxy's."""
+        loom, haproxy = self.summary(loom_name), self.summary(haproxy_name)
+        if loom is None or haproxy is None or not loom.handshake_rate or not haproxy.handshake_rate:
+            return None
+        return loom.handshake_rate / haproxy.handshake_rate
+
+    def _goals(self, scope: str, loom_name: str, haproxy_name: str) -> list[tuple[str, Goal]]:
+        """Every goal of one scope, each with its kind (a key of ALL_GOALS)."""
         loom, haproxy = self.summary(loom_name), self.summary(haproxy_name)
 
         def goal(
@@ -71,7 +86,7 @@ class Report:
             return Goal(scope, measure, value, text, None if value is None else ok(value), note)
 
         throughput = loom.rps / haproxy.rps if loom and haproxy and haproxy.rps > 0 else None
-        goals = [goal("throughput Loom / HAProxy", throughput, "≥ 0.25", lambda v: v >= 0.25)]
+        goals = [("throughput", goal("throughput Loom / HAProxy", throughput, "≥ 0.25", lambda v: v >= 0.25))]
         for percentile in ("p50_us", "p99_us"):
             ours, theirs = self.added(loom_name, percentile), self.added(haproxy_name, percentile)
             ratio, note = None, ""
@@ -81,14 +96,15 @@ class Report:
                 else:
                     note = f"HAProxy adds {theirs:.0f} µs: no ratio"
             name = f"added {percentile.removesuffix('_us')} Loom / HAProxy"
-            goals.append(goal(name, ratio, "≤ 2", lambda v: v <= 2, note))
+            goals.append(("latency", goal(name, ratio, "≤ 2", lambda v: v <= 2, note)))
         cpu = loom.cpu_per_1k_per_proxy if loom else None
-        per = "per proxy, " if scope == "proxy pair" else ""
-        goals.append(
-            goal(f"Loom CPU cores per 1,000 rps ({per}CPU s / 1k req)", cpu, "≤ 0.15", lambda v: v <= 0.15)
-        )
+        per = "per proxy, " if scope.startswith("proxy pair") else ""
+        measure = f"Loom CPU cores per 1,000 rps ({per}CPU s / 1k req)"
+        goals.append(("cpu", goal(measure, cpu, "≤ 0.15", lambda v: v <= 0.15)))
         rss = loom.rss_mb if loom else None
-        goals.append(goal("Loom RSS at 1,000 rps, MB (largest proxy)", rss, "≤ 30", lambda v: v <= 30))
+        goals.append(
+            ("rss", goal("Loom RSS at 1,000 rps, MB (largest proxy)", rss, "≤ 30", lambda v: v <= 30))
+        )
         return goals
 
     def to_json(self) -> dict[str, Any]:
@@ -104,6 +120,10 @@ class Report:
                 if r.name != "direct" and r.summary is not None
             },
             "goals": [{**asdict(g), "value": _round(g.value, 4), "verdict": g.verdict} for g in self.goals()],
+            "new_tls_connections_loom_over_haproxy": {
+                f"{loom} / {haproxy}": _round(self.handshake_ratio(loom, haproxy), 4)
+                for loom, haproxy in HANDSHAKE_PAIRS
+            },
         }
 
 
@@ -161,6 +181,30 @@ def throughput_rows(report: Report) -> list[list[str]]:
     return rows
 
 
+def handshake_rows(report: Report) -> list[list[str]]:
+    """The targets with new-connection runs (or that should have had them), then Loom / HAProxy."""
+    names = {name for pair in HANDSHAKE_PAIRS for name in pair}
+    rows = []
+    for r in report.results:
+        if r.name not in names:
+            continue
+        s = r.summary
+        if s is None or s.handshake_rate is None:
+            rows.append([r.label, "—", "—", "—"])
+            continue
+        busy = None if s.handshake_core_busy is None else s.handshake_core_busy * 100
+        rows.append([r.label, _num(s.handshake_rate), _num(s.handshake_cpu_ms, 3), _num(busy)])
+    for loom, haproxy in HANDSHAKE_PAIRS:
+        ours, theirs = report.summary(loom), report.summary(haproxy)
+        if ours is None and theirs is None:
+            continue
+        cpu = None
+        if ours and theirs and ours.handshake_cpu_ms and theirs.handshake_cpu_ms:
+            cpu = ours.handshake_cpu_ms / theirs.handshake_cpu_ms
+        rows.append(["Loom / HAProxy", _num(report.handshake_ratio(loom, haproxy), 2), _num(cpu, 2), ""])
+    return rows
+
+
 def goal_rows(report: Report) -> list[list[str]]:
     return [
         [g.scope, g.measure, _num(g.value, 2), g.goal, g.verdict + (f" ({g.note})" if g.note else "")]
@@ -181,7 +225,17 @@ THROUGHPUT_HEAD = [
     "RSS MB peak",
     "errors",
 ]
+HANDSHAKE_HEAD = ["target", "connections/s", "proxy CPU ms / connection", "core busy %"]
 GOAL_HEAD = ["scope", "measure", "value", "goal", "verdict"]
+
+
+def _handshake_title(report: Report) -> str:
+    s = report.settings
+    return (
+        f"New mutual-TLS connections into the pair's inbound proxy: openssl s_time -new, one client on "
+        f"CPU {s.load_cpu}, a full TLS 1.3 handshake per connection and no request, "
+        f"{s.handshake_duration:.0f} s; median of {s.repeat}"
+    )
 
 
 def _titles(report: Report) -> tuple[str, str]:
@@ -204,8 +258,11 @@ def print_report(report: Report, console: Console | None = None) -> None:
     for title, head, rows in (
         (latency_title, LATENCY_HEAD, latency_rows(report)),
         (throughput_title, THROUGHPUT_HEAD, throughput_rows(report)),
+        (_handshake_title(report), HANDSHAKE_HEAD, handshake_rows(report)),
         ("Goals (Loom against HAProxy)", GOAL_HEAD, goal_rows(report)),
     ):
+        if not rows:
+            continue
         console.print(rich_table(title, head, rows, lambda i, _, h=head: i == 0 or h is GOAL_HEAD))
     print_notes(console, report.notes)
 
@@ -247,6 +304,18 @@ def markdown(report: Report) -> str:
         "",
         md_table(THROUGHPUT_HEAD, throughput_rows(report)),
         "",
+    ]
+    handshakes = handshake_rows(report)
+    if handshakes:
+        parts += [
+            "## New TLS connections",
+            "",
+            _handshake_title(report) + ".",
+            "",
+            md_table(HANDSHAKE_HEAD, handshakes),
+            "",
+        ]
+    parts += [
         "## Goals",
         "",
         md_table(GOAL_HEAD, goal_rows(report)),
