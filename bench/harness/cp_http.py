@@ -3,9 +3,10 @@
 context it is given (a workload's client certificate, or only the trust bundle).
 
 A thousand watchers share one process, so the client keeps as little as it can: the status,
-the size of the body, its first bytes (where the version is) and when its first and last bytes
-arrived. Small bodies (errors) are kept whole. Every answer of the control plane has a
-``Content-Length`` (or none at all: 304), so responses are delimited without a full parser.
+the size of the body, its first bytes (where the version is), its ``Content-Encoding`` and when
+its first and last bytes arrived. Small bodies (errors) are kept whole. Every answer of the
+control plane has a ``Content-Length`` (or none at all: 304), so responses are delimited without a
+full parser.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import zlib
 from dataclasses import dataclass
 
 KEEP = 256
 """Bytes of each body kept: enough for ``{"version": "N", ...`` and for error messages."""
+KEEP_GZIP = 2048
+"""... of a gzip-encoded body: its front inflates to the version (``Answer.front``)."""
 
 
 class HttpFailure(Exception):
@@ -29,11 +33,23 @@ class Answer:
     size: int
     """Body bytes received."""
     head: bytes
-    """The first ``KEEP`` bytes of the body."""
+    """The first ``KEEP`` bytes of the body (``KEEP_GZIP`` of a gzip-encoded one)."""
     first_byte: float
     """``time.perf_counter()`` when the first byte of the response arrived."""
     done: float
     """``time.perf_counter()`` when the last byte arrived."""
+    encoding: bytes = b""
+    """``Content-Encoding``, lower-cased."""
+
+    def front(self) -> bytes:
+        """The first bytes of the decoded body (the rest of a gzip body is not inflated: a sidecar
+        does that on its own core, and a thousand in this process would make it the bottleneck)."""
+        if self.encoding != b"gzip":
+            return self.head
+        try:
+            return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(self.head)
+        except zlib.error:
+            return b""
 
 
 class _Connection(asyncio.Protocol):
@@ -55,6 +71,7 @@ class _Connection(asyncio.Protocol):
         self.size = 0
         self.head = bytearray()
         self.first_byte = 0.0
+        self.encoding = b""
 
     def begin(self, request: bytes, done: asyncio.Future[Answer], keep: int = KEEP) -> None:
         assert self.transport is not None
@@ -100,6 +117,10 @@ class _Connection(asyncio.Protocol):
                 self.length = int(value.strip())
             elif name == b"connection" and value.strip().lower() == b"close":
                 self.keep_alive = False
+            elif name == b"content-encoding":
+                self.encoding = value.strip().lower()
+                if self.encoding == b"gzip":
+                    self.keep = max(self.keep, KEEP_GZIP)
             elif name == b"transfer-encoding":
                 self._fail(HttpFailure("a chunked answer: this client reads Content-Length only"))
                 return False
@@ -124,7 +145,14 @@ class _Connection(asyncio.Protocol):
     def _finish(self) -> None:
         if self.done is not None and not self.done.done():
             self.done.set_result(
-                Answer(self.status, self.size, bytes(self.head), self.first_byte, time.perf_counter())
+                Answer(
+                    self.status,
+                    self.size,
+                    bytes(self.head),
+                    self.first_byte,
+                    time.perf_counter(),
+                    self.encoding,
+                )
             )
         if not self.keep_alive:
             self.close()

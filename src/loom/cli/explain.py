@@ -302,7 +302,8 @@ def explain_request(
             "labels": dict(proxy.labels),
         },
     }
-    inputs = MeshInputs.build(resources, workloads)
+    # As the control plane compiles it: with mutual TLS on (it issues every sidecar a certificate).
+    inputs = MeshInputs.build(resources, workloads, mtls_enabled=True)
     compiled = compile_snapshot(inputs, proxy, version="explain")
     snapshot = compiled.snapshot
     listener = next(li for li in snapshot.listeners if li.direction is Direction.OUTBOUND)

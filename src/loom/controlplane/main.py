@@ -58,8 +58,9 @@ async def serve(
     security = open_security(replace(security_options, hosts=(address, *security_options.hosts)))
     registry = WorkloadRegistry()
     jwks = JwksCache()
-    # The CA issues every sidecar its certificate before its first snapshot: mutual TLS is on.
-    push = PushEngine(registry, jwks=jwks, mtls_enabled=True)
+    # The CA issues every sidecar its certificate before its first snapshot: mutual TLS is on, and
+    # the snapshots' SPIFFE IDs are in the trust domain the CA signs in.
+    push = PushEngine(registry, jwks=jwks, mtls_enabled=True, trust_domain=security.trust_domain)
     store = make_store(config_dir, store_url, push)
     try:
         await _serve_store(store, registry, push, security, address, port, ready_file)

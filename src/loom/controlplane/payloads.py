@@ -13,7 +13,9 @@ proxy's payload is then a few chunks: its own small parts and references to the 
 Joined, the chunks are exactly what encoding the whole snapshot gives,
 ``msgspec.json.encode({"version": V, "snapshot": snapshot_to_builtins(snapshot)})`` with the
 snapshot's ``version`` set to V. The digest covers everything but the version: equal snapshots
-have equal digests.
+have equal digests. A shared run is a ``SharedChunk``, which keeps its compressed form once it has
+been sent compressed (``compression.py``): a push compresses it once, whatever number of proxies
+get it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from loom.controlplane.compression import SharedChunk, gzip_body
 from loom.snapshot import Snapshot
 from loom.snapshot.durations import Duration
 from loom.snapshot.durations import encode as encode_hook
@@ -63,11 +66,20 @@ _OWN_CHUNK = 64 * 1024
 class Payload:
     """``{"version": ..., "snapshot": {...}}``, as the chunks to write one after the other."""
 
-    chunks: tuple[bytes, ...]
+    chunks: tuple[bytes | SharedChunk, ...]
+    """The proxy's own parts (bytes) and the runs it shares with other proxies (SharedChunk)."""
     size: int
 
+    def plain(self) -> list[bytes]:
+        """The chunks' bytes, to write one after the other."""
+        return [c.data if isinstance(c, SharedChunk) else c for c in self.chunks]
+
+    def gzipped(self) -> list[bytes]:
+        """The payload as one gzip member, in pieces to write one after the other."""
+        return gzip_body(self.chunks)
+
     def joined(self) -> bytes:
-        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        return b"".join(self.plain())
 
 
 EMPTY = Payload((b"",), 0)
@@ -78,12 +90,13 @@ class Encoded:
     """One proxy's snapshot, encoded but for its version."""
 
     digest: bytes
-    parts: tuple[bytes | None, ...]
-    """The snapshot's JSON in pieces; None where the version goes."""
+    parts: tuple[bytes | SharedChunk | None, ...]
+    """The snapshot's JSON in pieces: its own (bytes), the runs it shares with other snapshots
+    (SharedChunk); None where the version goes."""
 
     def payload(self, version: str) -> Payload:
         v = _encode(version)
-        chunks: list[bytes] = []
+        chunks: list[bytes | SharedChunk] = []
         pending = bytearray(b'{"version":' + v + b',"snapshot":')
         for part in self.parts:
             if part is None:
@@ -94,7 +107,7 @@ class Encoded:
                     pending = bytearray()
                 chunks.append(part)  # a shared run: referenced, not copied
             else:
-                pending += part
+                pending += part.data if isinstance(part, SharedChunk) else part
         pending += b"}"
         chunks.append(bytes(pending))
         return Payload(tuple(chunks), sum(len(c) for c in chunks))
@@ -105,7 +118,7 @@ class _Run:
     """Consecutive list elements that several snapshots hold, encoded once."""
 
     elements: list[Any]
-    data: bytes
+    chunk: SharedChunk
     """The elements' JSON, comma-separated."""
     marked: bytes
     """What the run adds to a digest: each element's mark and digest."""
@@ -121,17 +134,18 @@ class PayloadEncoder:
     keeps every element it encoded alive until it is dropped, so identities stay valid.
     """
 
-    def __init__(self, interned: dict[bytes, bytes] | None = None) -> None:
+    def __init__(self, interned: dict[bytes, SharedChunk] | None = None) -> None:
         self._elements: dict[int, tuple[Any, bytes, bytes]] = {}
         """id → (the element, kept alive while its id is used; its JSON; its digest)."""
         self._runs: dict[int, list[_Run]] = {}
         """id of a run's first element → the runs starting with it, longest first."""
         self._interned_before = interned or {}
-        self.interned: dict[bytes, bytes] = {}
-        """Digest → bytes of every shared run encoded by this recompile (give it to the next one)."""
+        self.interned: dict[bytes, SharedChunk] = {}
+        """Digest → every shared run encoded by this recompile (give it to the next one): a run
+        whose bytes did not change is the same object, compressed form included."""
 
     def encode(self, snapshot: Snapshot) -> Encoded:
-        parts: list[bytes | None] = []
+        parts: list[bytes | SharedChunk | None] = []
         hasher = hashlib.sha256()
         own = bytearray(b"{")
         hasher.update(b"{")
@@ -155,7 +169,9 @@ class PayloadEncoder:
         parts.append(bytes(own))
         return Encoded(hasher.digest(), tuple(parts))
 
-    def _list(self, value: list[Any], own: bytearray, parts: list[bytes | None], hasher: Any) -> bytearray:
+    def _list(
+        self, value: list[Any], own: bytearray, parts: list[bytes | SharedChunk | None], hasher: Any
+    ) -> bytearray:
         own += b"["
         hasher.update(b"[")
         elements, end = self._elements, len(value)
@@ -173,7 +189,7 @@ class PayloadEncoder:
             first = False
             if run is not None:
                 hasher.update(run.marked)
-                parts += (bytes(own), run.data)
+                parts += (bytes(own), run.chunk)
                 own = bytearray()
                 k += len(run.elements)
                 continue
@@ -198,11 +214,11 @@ class PayloadEncoder:
         encoded = [by_id[id(e)] for e in elements]
         marked = b"".join(_ELEMENT_MARK + digest for _, _, digest in encoded)
         digest = hashlib.sha256(marked).digest()
-        data = self._interned_before.get(digest) or self.interned.get(digest)
-        if data is None:
-            data = b",".join(data for _, data, _ in encoded)
-        self.interned[digest] = data
-        run = _Run(elements, data, marked)
+        chunk = self._interned_before.get(digest) or self.interned.get(digest)
+        if chunk is None:
+            chunk = SharedChunk(b",".join(data for _, data, _ in encoded))
+        self.interned[digest] = chunk
+        run = _Run(elements, chunk, marked)
         starting = self._runs.setdefault(id(elements[0]), [])
         starting.append(run)
         starting.sort(key=lambda r: -len(r.elements))

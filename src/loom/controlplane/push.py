@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from loom.api import Resource
 from loom.controlplane.compiler import MeshInputs, compile_snapshot
 from loom.controlplane.compiler.request_authentication import jwks_uris
+from loom.controlplane.compression import SharedChunk
 from loom.controlplane.jwks import JwksCache
 from loom.controlplane.payloads import EMPTY as EMPTY_PAYLOAD
 from loom.controlplane.payloads import Payload, PayloadEncoder
@@ -82,10 +83,14 @@ class PushEngine:
         compile_fn: Callable[..., object] = compile_snapshot,
         jwks: JwksCache | None = None,
         mtls_enabled: bool = False,
+        trust_domain: str | None = None,
     ) -> None:
         self.registry = registry
         self.mtls_enabled = mtls_enabled
         """Compile mutual TLS into the snapshots: on when the control plane issues certificates."""
+        self.trust_domain = trust_domain
+        """The trust domain the control plane's CA signs in: the snapshots' SPIFFE IDs use it, whatever
+        ``meshConfig.trustDomain`` says (None: the mesh configuration's)."""
         self.jwks = jwks
         """Fetches RequestAuthentication ``jwksUri``s; new keys make a recompile."""
         if jwks is not None:
@@ -102,8 +107,9 @@ class PushEngine:
         the registry is still filling up, and a snapshot missing its peers' endpoints would
         send its traffic nowhere."""
         self.last_compile_seconds = 0.0
-        self._interned: dict[bytes, bytes] = {}
-        """The encoded runs the proxies' payloads share, by digest (see ``loom.controlplane.payloads``)."""
+        self._interned: dict[bytes, SharedChunk] = {}
+        """The encoded runs the proxies' payloads share, by digest (see ``loom.controlplane.payloads``),
+        with their compressed form once they have been sent compressed."""
         self._timer: asyncio.TimerHandle | None = None
         self._compiled = asyncio.Event()
         """Set (and replaced) after every recompile: first watches wait on it."""
@@ -142,6 +148,7 @@ class PushEngine:
             jwks=jwks.documents if jwks is not None else None,
             jwks_errors=jwks.errors if jwks is not None else None,
             mtls_enabled=self.mtls_enabled,
+            trust_domain=self.trust_domain,
         )
         live = set()
         encoder = PayloadEncoder(self._interned)
@@ -173,7 +180,7 @@ class PushEngine:
             if key not in live:
                 del self.proxies[key]
         in_use = {id(chunk) for state in self.proxies.values() for chunk in state.payload.chunks}
-        self._interned = {d: data for d, data in encoder.interned.items() if id(data) in in_use}
+        self._interned = {d: chunk for d, chunk in encoder.interned.items() if id(chunk) in in_use}
         self.last_compile_seconds = time.perf_counter() - started
         self._compiled.set()
         self._compiled = asyncio.Event()

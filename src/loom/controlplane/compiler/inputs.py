@@ -41,7 +41,7 @@ from loom.controlplane.compiler.names import (
 from loom.controlplane.compiler.peer_authentication import PeerAuthentications
 from loom.controlplane.compiler.request_authentication import RequestAuthentications
 from loom.controlplane.compiler.services import build_services, by_namespace, label_indexes, members
-from loom.controlplane.compiler.settings import MeshSettings, source_order
+from loom.controlplane.compiler.settings import MeshSettings, source_order, with_trust_domain
 from loom.controlplane.workloads import Workload
 
 
@@ -119,18 +119,23 @@ class MeshInputs:
         mesh: MeshSettings | None = None,
         *,
         mtls_enabled: bool | None = None,
+        trust_domain: str | None = None,
         jwks: Mapping[str, str] | None = None,
         jwks_errors: Mapping[str, str] | None = None,
     ) -> MeshInputs:
         """Index ``resources`` and ``workloads``. ``mesh`` defaults to the settings of the first
         IstioOperator among ``resources`` (or Loom's defaults without one); ``mtls_enabled``, when
-        given, replaces the settings' own (``MeshSettings.mtls_enabled``). ``jwks`` and ``jwks_errors``
-        are the key sets fetched from RequestAuthentication ``jwksUri``s and why the last fetch of a URI
-        failed (``loom.controlplane.jwks.JwksCache``)."""
+        given, replaces the settings' own (``MeshSettings.mtls_enabled``), and so does
+        ``trust_domain``, the control plane's (its CA's): a ``meshConfig.trustDomain`` that differs is
+        overruled with a warning (``settings.with_trust_domain``). ``jwks`` and ``jwks_errors`` are the
+        key sets fetched from RequestAuthentication ``jwksUri``s and why the last fetch of a URI failed
+        (``loom.controlplane.jwks.JwksCache``)."""
         warnings = Warnings()
         settings = mesh if mesh is not None else MeshSettings.from_resources(resources, warnings)
         if mtls_enabled is not None and mtls_enabled != settings.mtls_enabled:
             settings = replace(settings, mtls_enabled=mtls_enabled)
+        if trust_domain is not None:
+            settings = with_trust_domain(settings, trust_domain, resources, warnings)
         peers = (
             PeerAuthentications.build(resources, settings.root_namespace, warnings)
             if settings.mtls_enabled

@@ -2,7 +2,7 @@
 
 | setting | IstioOperator | default |
 | --- | --- | --- |
-| ``trust_domain`` | ``meshConfig.trustDomain`` | ``cluster.local`` |
+| ``trust_domain`` | ``meshConfig.trustDomain`` (the control plane's wins: below) | ``cluster.local`` |
 | ``cluster_domain`` | ``values.global.proxy.clusterDomain`` | ``cluster.local`` |
 | ``root_namespace`` | ``meshConfig.rootNamespace`` | ``loom-system`` |
 | ``access_log_file`` | ``meshConfig.accessLogFile`` (``""``: off) | off |
@@ -13,12 +13,18 @@
 ``mtls_enabled`` switches mutual TLS as a whole (``loom.controlplane.compiler.mtls``): while it is off,
 every inbound listener says DISABLE, no endpoint has ``mtls`` and no cluster has ``tls`` — snapshots a
 sidecar without a workload certificate can serve.
+
+The trust domain is the control plane's when it gives one (``loom controlplane --trust-domain``): its CA
+signs every workload certificate in that domain, so the SPIFFE IDs a sidecar expects of its peers
+(``Cluster.tls.server_identities``) and its own ``Node.trust_domain`` must be in it too, or sidecars
+refuse each other. A ``meshConfig.trustDomain`` that says otherwise is reported and overruled
+(``with_trust_domain``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from loom.api import Resource, defaults
@@ -115,3 +121,45 @@ def _cluster_domain(values: Any) -> str | None:
             return None
         node = node.get(key)
     return node.strip(".").lower() if isinstance(node, str) and node.strip(".") else None
+
+
+def with_trust_domain(
+    settings: MeshSettings, trust_domain: str, resources: Sequence[Resource], warnings: Warnings
+) -> MeshSettings:
+    """``settings`` in the control plane's trust domain. A trust domain the mesh configuration sets to
+    something else (``meshConfig.trustDomain``) is overruled, with a warning naming both: the control
+    plane's CA signs the workload certificates, so its trust domain is the one peers can verify."""
+    if settings.trust_domain == trust_domain:
+        return settings
+    operator = _first_operator(resources)
+    declared = _declared_trust_domain(operator)
+    if declared is not None and declared != trust_domain:
+        warnings.add(
+            f"meshConfig.trustDomain {declared!r} is not the control plane's trust domain "
+            f"{trust_domain!r}, in which its CA signs every workload certificate: the SPIFFE IDs use "
+            f"{trust_domain!r}. Give both the same: `loom controlplane --trust-domain {declared}`, or "
+            f"trustDomain: {trust_domain}",
+            operator,
+            "spec.meshConfig.trustDomain",
+        )
+    elif declared is None and settings.trust_domain != DEFAULT_DOMAIN:  # settings given, not read
+        warnings.add(
+            f"the mesh settings' trust domain {settings.trust_domain!r} is not the control plane's "
+            f"trust domain {trust_domain!r}, in which its CA signs every workload certificate: the "
+            f"SPIFFE IDs use {trust_domain!r}"
+        )
+    return replace(settings, trust_domain=trust_domain)
+
+
+def _first_operator(resources: Sequence[Resource]) -> Resource | None:
+    """The IstioOperator whose settings apply (``MeshSettings.from_resources``), if any."""
+    operators = [r for r in resources if isinstance(r.spec, IstioOperatorSpec)]
+    return min(operators, key=source_order) if operators else None
+
+
+def _declared_trust_domain(operator: Resource | None) -> str | None:
+    if operator is None:
+        return None
+    spec = operator.spec
+    assert isinstance(spec, IstioOperatorSpec)
+    return (spec.mesh_config.trust_domain or None) if spec.mesh_config is not None else None

@@ -6,6 +6,10 @@ plane a thousand handshakes every time a push makes every sidecar watch again. T
 are sequential (the watch, then its ACK, then the next watch), so one connection carries them all;
 a call made while another is in flight (deregistering at shutdown) opens a second one. A new TLS
 context (a renewed certificate) retires the idle connections: the next call handshakes with it.
+
+Every request says ``Accept-Encoding: gzip``: the control plane compresses snapshots (a push to a
+thousand sidecars then moves and encrypts a twentieth of the bytes), and a gzip-encoded answer is
+decoded here (``decoding.py``, with a cap on the decoded size) before the caller sees it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import ssl
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from loom.proxy.agent.decoding import DecodingError, gunzip
 from loom.proxy.codec.errors import UpstreamProtocolError
 from loom.proxy.codec.head import ResponseHead
 from loom.proxy.codec.response_parser import ResponseParser, SwitchedProtocols
@@ -33,13 +38,23 @@ class _Stale(Exception):
 
 
 class _Response:
-    __slots__ = ("body", "done", "keep_alive", "status")
+    __slots__ = ("body", "done", "encoding", "keep_alive", "status")
 
     def __init__(self) -> None:
         self.status = 0
         self.body: list[bytes] = []
         self.done = False
         self.keep_alive = False
+        self.encoding = b""
+        """``Content-Encoding``, lower-cased (empty: none)."""
+
+    def decoded_body(self) -> bytes:
+        body = b"".join(self.body)
+        if self.encoding in (b"", b"identity"):
+            return body
+        if self.encoding in (b"gzip", b"x-gzip"):
+            return gunzip(body)
+        raise DecodingError(f"unsupported Content-Encoding {self.encoding.decode(errors='replace')!r}")
 
 
 class _Connection:
@@ -56,6 +71,7 @@ class _Connection:
     def on_response(self, head: ResponseHead) -> None:
         self.response.status = head.status
         self.response.keep_alive = head.keep_alive
+        self.response.encoding = head.hmap.get(b"content-encoding", b"").strip().lower()
 
     def on_response_body(self, chunk: bytes) -> None:
         self.response.body.append(chunk)
@@ -133,11 +149,11 @@ class ControlPlaneClient:
                         connection.close()
                         raise
                     self._release(connection, response.keep_alive)
-                    return response.status, b"".join(response.body)
+                    return response.status, response.decoded_body()
                 raise HttpError(f"{self.base_url}: the connection was closed before an answer")
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             raise HttpError(f"{self.base_url}: {exc or 'timed out'}") from None
-        except (UpstreamProtocolError, SwitchedProtocols) as exc:
+        except (UpstreamProtocolError, SwitchedProtocols, DecodingError) as exc:
             raise HttpError(f"{self.base_url}: bad response: {exc}") from None
 
     async def _connection(self) -> tuple[_Connection, bool]:
@@ -166,6 +182,7 @@ class ControlPlaneClient:
         headers = [
             (b"host", f"{self.host}:{self.port}".encode()),
             (b"content-length", str(len(body)).encode()),
+            (b"accept-encoding", b"gzip"),
         ]
         if body:
             headers.append((b"content-type", b"application/json"))
