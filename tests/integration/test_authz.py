@@ -7,8 +7,10 @@ connections in tests/unit/authz. Here the caller is a plaintext client on 127.0.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -147,6 +149,40 @@ async def test_deny_all_then_allow_all_then_nothing(backend, proxy) -> None:
 
     await sidecar_proxy.reload(inbound(app.port, [], version="3"))
     assert (await call(sidecar_proxy, "/api"))[0] == 200
+
+
+async def test_the_access_log_says_which_policy_denied_or_audited(backend, proxy, tmp_path: Path) -> None:
+    app = await backend("app")
+    log_path = tmp_path / "access.log"
+    policies = [
+        {"name": "shop/audit-admin", "action": "AUDIT", "rules": [{"operations": [{"paths": ["/admin*"]}]}]},
+        deny("shop/no-delete", {"operations": [{"methods": ["DELETE"]}]}),
+        allow("shop/reads", {"operations": [{"methods": ["GET", "DELETE"]}]}),
+    ]
+    doc = inbound(app.port, policies)
+    doc["telemetry"] = {"access_log": {"path": str(log_path), "encoding": "JSON"}}
+    sidecar_proxy = await proxy(doc)
+
+    sent = [("GET", "/items"), ("GET", "/admin/users"), ("DELETE", "/admin/users"), ("POST", "/items")]
+    assert [(await call(sidecar_proxy, path, method))[0] for method, path in sent] == [200, 200, 403, 403]
+
+    def lines() -> list[str]:
+        return log_path.read_text().splitlines() if log_path.exists() else []
+
+    await wait_until(lambda: len(lines()) >= 4, 5.0, "four access log lines")
+    entries = [json.loads(line) for line in lines()]
+    logged = [
+        (e["method"], e["path"], e["response_code"], e["response_flags"], e["response_code_details"])
+        for e in entries
+    ]
+    assert logged == [
+        ("GET", "/items", 200, "-", None),
+        ("GET", "/admin/users", 200, "-", None),
+        ("DELETE", "/admin/users", 403, "-", "rbac_access_denied_matched_policy[shop/no-delete]"),
+        ("POST", "/items", 403, "-", "rbac_access_denied_matched_policy[none]"),
+    ]
+    assert [e.get("audit_policy") for e in entries] == [None, "shop/audit-admin", "shop/audit-admin", None]
+    assert "audit_policy" not in entries[0]
 
 
 async def test_ip_blocks_and_remote_ip_blocks(backend, proxy) -> None:

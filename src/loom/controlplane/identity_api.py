@@ -7,6 +7,9 @@ POST /v1/certificates   {"csr": PEM} → a workload certificate. Authenticated b
                         200 {"certificate_chain", "trust_bundle", "spiffe_id", "not_before",
                         "not_after", "issued_at", "serial"}
 POST /v1/tokens         {"namespace", "service_account", "ttl": "24h"} → a join token; operator only
+GET  /v1/identities     per SPIFFE ID, the latest certificate issued since the control plane started
+                        (serial, not_before, not_after, issued_at) and the registered workloads
+                        that use the identity; open to read, like /v1/proxy-status
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from loom.controlplane.auth import bearer_token, forbidden, operator_only, peer_identity, unauthorized
+from loom.controlplane.registry import WorkloadRegistry
 from loom.controlplane.security.authority import CsrRefused
 from loom.controlplane.security.setup import Security
 from loom.controlplane.security.spiffe import SpiffeId
@@ -30,15 +34,17 @@ log = logging.getLogger("loom.controlplane.security")
 MAX_CSR_BYTES = 16 * 1024
 
 
-def add_identity_routes(app: web.Application, security: Security) -> None:
-    api = IdentityApi(security)
+def add_identity_routes(app: web.Application, security: Security, registry: WorkloadRegistry) -> None:
+    api = IdentityApi(security, registry)
     app.router.add_post("/v1/certificates", api.certificate)
     app.router.add_post("/v1/tokens", operator_only(security.operator_token, api.create_token))
+    app.router.add_get("/v1/identities", api.identities)
 
 
 class IdentityApi:
-    def __init__(self, security: Security) -> None:
+    def __init__(self, security: Security, registry: WorkloadRegistry) -> None:
         self.security = security
+        self.registry = registry
 
     async def certificate(self, request: web.Request) -> web.Response:
         security = self.security
@@ -95,6 +101,33 @@ class IdentityApi:
                 "not_after": issued.not_after,
                 "issued_at": issued.issued_at,
                 "serial": f"{issued.serial:x}",
+            }
+        )
+
+    async def identities(self, request: web.Request) -> web.Response:
+        """Every identity a certificate was issued to since start, or a registered workload uses."""
+        ca = self.security.ca
+        users: dict[str, list[str]] = {}
+        for workload in self.registry.workloads():
+            identity = SpiffeId(ca.trust_domain, workload.namespace, workload.service_account)
+            users.setdefault(identity.uri, []).append(f"{workload.namespace}/{workload.name}")
+        rows = []
+        for spiffe_id in sorted({*users, *ca.issued.spiffe_ids()}):
+            latest = ca.issued.latest(spiffe_id)
+            rows.append(
+                {
+                    "spiffe_id": spiffe_id,
+                    "workloads": users.get(spiffe_id, []),
+                    "certificate": latest.to_json() if latest is not None else None,
+                }
+            )
+        return web.json_response(
+            {
+                "trust_domain": ca.trust_domain,
+                "cert_ttl": ca.cert_ttl,
+                "since": ca.issued.since,
+                "now": time.time(),
+                "identities": rows,
             }
         )
 

@@ -166,7 +166,7 @@ class ProxyConfig:
         head = ex.head
         endpoint = ex.endpoint
         route = ex.route
-        return AccessLogEntry(
+        entry = AccessLogEntry(
             start_time=time.time() - duration_ms / 1000.0,
             method=head.method,
             path=head.target,
@@ -186,3 +186,8 @@ class ProxyConfig:
             route_name=route.name if route is not None else None,
             downstream_remote_address=f"{ex.conn.peer_ip}:{ex.conn.peer_port}",
         )
+        authz = ex.authz
+        if authz is not None:  # inbound, with authorization policies
+            entry.response_code_details = authz.details
+            entry.audit_policy = authz.audit_policy
+        return entry

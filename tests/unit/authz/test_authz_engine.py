@@ -64,6 +64,30 @@ def test_audit_marks_the_request_and_changes_no_decision() -> None:
     assert marked.allowed and marked.audited
     both = auth.check(http(b"/secret/1", b"DELETE"))
     assert not both.allowed and both.audited and both.policy == "shop/deny"
+    assert both.audit_policy == "shop/audit"
+    assert both.details == "rbac_access_denied_matched_policy[shop/deny]"
+
+
+def test_the_first_audit_policy_that_matches_is_the_one_named() -> None:
+    auth = authorizer(
+        policy("shop/audit-all", "AUDIT", [{}]),
+        policy("shop/audit-secret", "AUDIT", [{"operations": [{"paths": ["/secret*"]}]}]),
+        policy("shop/reads", rules=[{"operations": [{"methods": ["GET"]}]}]),
+    )
+    read = auth.check(http(b"/secret/1"))
+    assert read.allowed and read.audit_policy == "shop/audit-all" and read.details is None
+    write = auth.check(http(b"/secret/1", b"POST"))
+    assert not write.allowed and write.audit_policy == "shop/audit-all"
+    assert write.details == "rbac_access_denied_matched_policy[none]"
+
+
+def test_decisions_are_made_once_per_outcome() -> None:
+    auth = authorizer(
+        policy("shop/audit", "AUDIT", [{"operations": [{"paths": ["/secret*"]}]}]),
+        policy("shop/deny", "DENY", [{"operations": [{"methods": ["DELETE"]}]}]),
+    )
+    assert auth.check(http(b"/a", b"DELETE")) is auth.check(http(b"/b", b"DELETE"))
+    assert auth.check(http(b"/secret/1")) is auth.check(http(b"/secret/2"))
 
 
 def test_rule_semantics_any_source_any_operation_every_condition() -> None:

@@ -47,7 +47,7 @@ class FakeExchange:
         self.head = build_head(path=path)
         self.request_principal = extra.get("request_principal")
         self.jwt_claims = extra.get("jwt_claims")
-        self.audited = False
+        self.authz = None
         self.replies: list[tuple[int, bytes, str]] = []
 
     def reply(self, status: int, body: bytes, flag: str = "", extra: Any = None) -> bool:
@@ -63,17 +63,29 @@ def test_a_denied_request_gets_403_rbac_access_denied_and_no_flag() -> None:
     ex = FakeExchange(authorizer(policy("shop/deny-all")))
     assert run(ex) is True
     assert ex.replies == [(403, b"RBAC: access denied", "")]
+    # No ALLOW policy matched: Envoy's details name no policy.
+    assert ex.authz is not None and ex.authz.details == "rbac_access_denied_matched_policy[none]"
+
+
+def test_a_request_a_deny_policy_matched_names_it_in_the_details() -> None:
+    ex = FakeExchange(authorizer(policy("shop/allow-all", rules=[{}]), policy("shop/no-x", "DENY", [{}])))
+    assert run(ex) is True
+    assert ex.authz is not None
+    assert ex.authz.details == "rbac_access_denied_matched_policy[shop/no-x]"
+    assert ex.authz.audit_policy is None
 
 
 def test_an_allowed_request_goes_on() -> None:
     ex = FakeExchange(authorizer(policy(rules=[{}])))
     assert run(ex) is False
     assert ex.replies == []
+    assert ex.authz is not None and ex.authz.details is None and ex.authz.audit_policy is None
 
 
 def test_no_policies_no_work() -> None:
     ex = FakeExchange(Authorizer([]))
     assert run(ex) is False
+    assert ex.authz is None  # nothing decided: nothing for the access log either
 
 
 def test_the_peer_principal_of_the_connection_is_used() -> None:
@@ -94,7 +106,7 @@ def test_the_jwt_stages_results_are_used() -> None:
 def test_audit_marks_the_exchange() -> None:
     ex = FakeExchange(authorizer(policy("shop/audit", "AUDIT", [{}])))
     assert run(ex) is False
-    assert ex.audited is True
+    assert ex.authz is not None and ex.authz.audited and ex.authz.audit_policy == "shop/audit"
 
 
 def test_the_inbound_chain_authorizes_before_routing_and_the_outbound_does_not() -> None:

@@ -126,6 +126,30 @@ def test_json_escapes_and_decodes(tmp_path: Path):
     assert record["authority"] == "caf\u00e9"
 
 
+def test_authorization_outcome_in_json_and_text(tmp_path: Path):
+    denied = {
+        "response_code": 403,
+        "response_code_details": "rbac_access_denied_matched_policy[shop/no-admin]",
+        "upstream_host": None,
+        "upstream_cluster": None,
+    }
+    json_path, text_path = tmp_path / "access.json", tmp_path / "access.log"
+    for path, encoding in ((json_path, "JSON"), (text_path, "TEXT")):
+        logger = _logger(path, encoding)
+        logger.log(_entry(**denied, audit_policy="shop/audit-admin"))
+        logger.log(_entry(**denied))
+        logger.close()
+    audited, plain = (json.loads(line) for line in json_path.read_text().splitlines())
+    assert audited["audit_policy"] == "shop/audit-admin"
+    assert set(audited) == {*ISTIO_JSON_FIELDS, "audit_policy"}
+    assert set(plain) == ISTIO_JSON_FIELDS  # the key only where an AUDIT policy matched
+    assert plain["response_code_details"] == "rbac_access_denied_matched_policy[shop/no-admin]"
+    # TEXT stays Istio's line: the details in their place, no audit field.
+    first, second = text_path.read_text().splitlines()
+    assert first == second
+    assert ' 403 - rbac_access_denied_matched_policy[shop/no-admin] - "-" ' in first
+
+
 def test_text_line(tmp_path: Path):
     path = tmp_path / "access.log"
     logger = _logger(path, "TEXT")

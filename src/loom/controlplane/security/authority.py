@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from loom.controlplane.security.files import read_private, write_private, write_public
+from loom.controlplane.security.issued import IssuedCertificates
 from loom.controlplane.security.spiffe import SpiffeId
 
 ROOT_LIFETIME = datetime.timedelta(days=3650)
@@ -154,6 +155,8 @@ class CertificateAuthority:
         self.trust_domain = trust_domain
         self.cert_ttl = cert_ttl
         self.plugged_in = plugged_in
+        self.issued = IssuedCertificates()
+        """The latest workload certificate signed per SPIFFE ID (in memory, since start)."""
 
     # creating and loading ----------------------------------------------------------------------
 
@@ -254,11 +257,13 @@ class CertificateAuthority:
             raise CsrRefused(
                 403, f"the CSR asks for {shown}; only {identity.uri} may be issued", requested=shown
             )
-        return self._sign_leaf(
+        issued = self._sign_leaf(
             public_key,
             [x509.UniformResourceIdentifier(identity.uri)],
             self.cert_ttl if ttl is None else ttl,
         )
+        self.issued.record(identity.uri, issued)
+        return issued
 
     def issue_serving(
         self, key: ec.EllipticCurvePrivateKey, identity: SpiffeId, hosts: Sequence[str], ttl: float

@@ -4,7 +4,7 @@ decided per request (HTTP) or per connection (TCP) without parsing anything the 
 ```python
 authorizer = Authorizer(snapshot.security.authorization)   # raises SnapshotError if unusable
 decision = authorizer.check(AuthzRequest(peer_ip=..., peer_principal=..., dest_port=..., head=...))
-decision.allowed, decision.audited, decision.policy
+decision.allowed, decision.policy, decision.audit_policy, decision.details   # details: for the access log
 ```
 
 | module | |

@@ -2,8 +2,10 @@
 
 It runs after the request's JWT (if any) has been verified and before routing, as Envoy's RBAC
 filter does. A denied request is answered ``403 RBAC: access denied`` and never reaches the app;
-Envoy sets no response flag for it. An AUDIT policy that matched marks the exchange
-(``ex.audited``) whatever the decision.
+Envoy sets no response flag for it, and neither does Loom: the access log's response code details
+say ``rbac_access_denied_matched_policy[<namespace>/<name>]`` (``[none]`` when no ALLOW policy
+matched). The decision stays on the exchange (``ex.authz``), so an AUDIT policy that matched is
+logged whatever the decision. Without policies the stage returns at once.
 """
 
 from __future__ import annotations
@@ -38,9 +40,7 @@ def authorize(ex: Exchange) -> bool:
         claims=ex.jwt_claims,
         sni=getattr(conn, "sni", None) if authorizer.needs_sni else None,
     )
-    decision = authorizer.check(request)
-    if decision.audited:
-        ex.audited = True
+    decision = ex.authz = authorizer.check(request)
     if decision.allowed:
         return False
     if log.isEnabledFor(logging.DEBUG):

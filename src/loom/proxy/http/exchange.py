@@ -20,6 +20,7 @@ from loom.proxy.telemetry.flags import join as join_flags
 from loom.proxy.telemetry.flags import split as split_flags
 
 if TYPE_CHECKING:
+    from loom.proxy.authz import Decision
     from loom.proxy.cluster import EndpointState
     from loom.proxy.config import ProxyConfig
     from loom.proxy.http.downstream import DownstreamConnection
@@ -37,7 +38,7 @@ CONNECT_FAILED = 4
 class Exchange:
     __slots__ = (
         "admitted",
-        "audited",
+        "authz",
         "awaiting",
         "body",
         "cluster",
@@ -118,8 +119,9 @@ class Exchange:
         self.request_principal: str | None = None
         """``iss/sub`` of a verified JWT (RequestAuthentication), as Istio's requestPrincipals."""
         self.jwt_claims: dict[str, object] | None = None
-        self.audited = False
-        """An AUDIT authorization policy matched: the access log marks the entry."""
+        self.authz: Decision | None = None
+        """The authorization decision (inbound, with policies): a denial's response code details
+        and the AUDIT policy that matched go to the access log."""
 
     def add_flag(self, flag: str) -> None:
         self.flags = join_flags((*split_flags(self.flags), flag)) if self.flags else flag
