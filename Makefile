@@ -37,4 +37,4 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info src/*.egg-info
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo/run.py
+	$(BIN)/loom up examples/bookstore

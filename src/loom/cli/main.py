@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 
 from loom import __version__
-from loom.cli import explain, resources
+from loom.cli import explain, resources, runtime
+from loom.cli.check.command import check as check_command
 from loom.cli.connection import CONTROL_PLANE_OPTION, STATE_DIR_OPTION, ControlPlaneAccess
 from loom.snapshot import SnapshotError, load_snapshot
 
@@ -307,10 +308,15 @@ def token_create(
     typer.echo(answer["token"])
 
 
+app.command("check")(check_command)
 app.command("explain")(explain.explain)
 app.command("apply")(resources.apply)
 app.command("get")(resources.get)
 app.command("delete")(resources.delete)
+app.command("up")(runtime.up)
+app.command("down")(runtime.down)
+app.command("status")(runtime.status)
+app.command("run", context_settings={"allow_interspersed_args": False})(runtime.run)
 
 if __name__ == "__main__":
     app()

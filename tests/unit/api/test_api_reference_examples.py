@@ -8,7 +8,7 @@ import pytest
 
 from loom.api import KINDS, load_paths, load_text
 from loom.api.kinds import Resource
-from loom.api.resources import core, gateway, istio_networking, istio_security, mesh, smi
+from loom.api.resources import core, gateway, istio_networking, istio_security, mesh, runtime, smi
 from tests.unit.api.fixtures import FIXTURES
 
 VALID = FIXTURES / "valid"
@@ -26,6 +26,7 @@ EXPECTED_KINDS = {
     "trafficsplit.yaml": ["TrafficSplit"] * 3,
     "service.yaml": ["Service", "Service"],
     "istiooperator.yaml": ["IstioOperator"],
+    "workload.yaml": ["Workload", "Workload"],
 }
 
 
@@ -216,3 +217,17 @@ def test_models_can_be_built_in_python_by_field_name() -> None:
     policy = istio_networking.HTTPSettings(http1_max_pending_requests=10)
     assert policy.http1_max_pending_requests == 10
     assert policy.model_dump(by_alias=True, exclude_none=True)["http1MaxPendingRequests"] == 10
+
+
+def test_workload_fields_and_defaults() -> None:
+    spec = by_name("workload.yaml", "catalog-v2").spec
+    assert isinstance(spec, runtime.WorkloadSpec)
+    assert (spec.service_account, spec.replicas, spec.port, spec.working_dir) == ("catalog", 2, 9080, "apps")
+    assert spec.command == ("python", "catalog.py") and spec.readiness is not None
+    assert (dict(spec.labels), dict(spec.env)) == (
+        {"app": "catalog", "version": "v2"},
+        {"CATALOG_VERSION": "v2"},
+    )
+    client = by_name("workload.yaml", "traffic").spec
+    assert isinstance(client, runtime.WorkloadSpec)
+    assert (client.service_account, client.replicas, client.port, client.readiness) == ("default", 1, 0, None)

@@ -8,6 +8,7 @@
 | ``smi`` | TrafficSplit (``split.smi-spec.io``) |
 | ``core`` | Service (``v1``) |
 | ``mesh`` | IstioOperator's ``meshConfig`` (``install.istio.io``) |
+| ``runtime`` | Workload (``runtime.loom.dev``): how ``loom up`` runs a workload locally |
 
 Shared: ``base`` (the model base, extension fields), ``meta`` (ObjectMeta), ``values`` (durations,
 quantities, ports, StringMatch, Percent).
