@@ -112,6 +112,17 @@ class AuthzCondition(Model, kw_only=True):
     not_values: list[str] = []
 
 
+def bracketed(text: str) -> tuple[str, ...] | None:
+    """The names in a condition key's brackets (``request.headers[NAME]``, ``request.auth.claims[a][b]``):
+    ``[a]`` → ``("a",)``, ``[a][b]`` → ``("a", "b")``; None if malformed or a name is empty."""
+    if not text.startswith("[") or not text.endswith("]"):
+        return None
+    names = tuple(text[1:-1].split("]["))
+    if any(not name or "[" in name or "]" in name for name in names):
+        return None
+    return names
+
+
 class AuthzRule(Model, kw_only=True):
     """Matches when any source, any operation and every condition match (empty lists match all).
     On a TCP connection the HTTP-only fields cannot be evaluated: an ALLOW rule using any never

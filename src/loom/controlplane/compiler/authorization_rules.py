@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from loom.api import Resource
 from loom.api.resources.istio_security import Condition, Operation, Rule, Source
 from loom.controlplane.compiler.diagnostics import Warnings
-from loom.snapshot.security import AuthzAction, AuthzCondition, AuthzOperation, AuthzRule, AuthzSource
+from loom.snapshot.security import (
+    AuthzAction,
+    AuthzCondition,
+    AuthzOperation,
+    AuthzRule,
+    AuthzSource,
+    bracketed,
+)
 
 PLAIN_CONDITIONS = frozenset(
     {
@@ -193,16 +200,6 @@ def key_problem(key: str) -> str | None:
         return f"condition key {key!r} reads Envoy filter metadata, which Loom's proxy does not have"
     known = ", ".join([*sorted(PLAIN_CONDITIONS), f"{HEADERS}[NAME]", f"{CLAIMS}[NAME]"])
     return f"unknown condition key {key!r} (known: {known})"
-
-
-def bracketed(text: str) -> tuple[str, ...] | None:
-    """``[a]`` → ``("a",)``, ``[a][b]`` → ``("a", "b")``; None if malformed or a name is empty."""
-    if not text.startswith("[") or not text.endswith("]"):
-        return None
-    names = tuple(text[1:-1].split("]["))
-    if any(not name or "[" in name or "]" in name for name in names):
-        return None
-    return names
 
 
 def template_problem(path: str) -> str | None:

@@ -20,7 +20,7 @@ from loom.proxy.authz.paths import PathPatterns
 from loom.proxy.authz.request import SPIFFE, AuthzRequest
 from loom.proxy.authz.values import IpBlocks, ValueSet, parse_block
 from loom.snapshot import Problem
-from loom.snapshot.security import AuthzCondition, AuthzOperation, AuthzSource
+from loom.snapshot.security import AuthzCondition, AuthzOperation, AuthzSource, bracketed
 
 Matcher = Callable[[Any], bool]
 Getter = Callable[[AuthzRequest], Any]
@@ -300,13 +300,3 @@ def condition_check(condition: AuthzCondition, where: str, problems: list[Proble
         return None
     values, not_values = condition.values, condition.not_values
     return _check(key, get, build, values, not_values, where, "values", problems, http_only=http_only)
-
-
-def bracketed(text: str) -> tuple[str, ...] | None:
-    """``[a]`` → ``("a",)``, ``[a][b]`` → ``("a", "b")``; None if malformed or a name is empty."""
-    if not text.startswith("[") or not text.endswith("]"):
-        return None
-    names = tuple(text[1:-1].split("]["))
-    if any(not name or "[" in name or "]" in name for name in names):
-        return None
-    return names
