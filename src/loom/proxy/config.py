@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from loom.proxy.authn import JwtAuthenticator, compile_jwt_rules
-from loom.proxy.authz import Authorizer
+from loom.proxy.authz.lazy import compile_authorizer
 from loom.proxy.router import CompiledRetryPolicy, RouteTable, compile_route_config
 from loom.proxy.telemetry import REPORTER_DESTINATION, REPORTER_SOURCE, AccessLogEntry, PeerInfo
 from loom.proxy.telemetry.peers import MUTUAL_TLS
@@ -48,7 +48,7 @@ class ProxyConfig:
         }
         self.jwt_authn: JwtAuthenticator | None = compile_jwt_rules(snapshot.security.jwt_rules)
         """RequestAuthentication (None without JWT rules); verified tokens are cached per config."""
-        self.authorizer = Authorizer(snapshot.security.authorization)
+        self.authorizer = compile_authorizer(snapshot.security.authorization)
         """AuthorizationPolicy, compiled; inbound listeners ask it about every request and connection."""
         old = previous.clusters if previous is not None else {}
         self.clusters: dict[str, ClusterRuntime] = {}

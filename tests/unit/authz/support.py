@@ -6,7 +6,8 @@ from typing import Any
 
 import msgspec
 
-from loom.proxy.authz import Authorizer, AuthzRequest
+from loom.proxy.authz.engine import Authorizer
+from loom.proxy.authz.request import AuthzRequest
 from loom.snapshot.security import AuthzPolicy
 from tests.support.heads import build_head
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loom.proxy.authz import Authorizer
+from loom.proxy.authz.engine import Authorizer
 from tests.unit.authz.support import allowed, authorizer, http, policy
 
 

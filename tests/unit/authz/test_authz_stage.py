@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from loom.proxy.authz import Authorizer
+from loom.proxy.authz.engine import Authorizer
 from loom.proxy.http.authorize import authorize
 from loom.proxy.http.chain import INBOUND, OUTBOUND
 from loom.proxy.http.stages import assign_request_id, select_route

@@ -15,9 +15,7 @@ decision.allowed, decision.policy, decision.audit_policy, decision.details   # d
 | ``values``, ``paths`` | Istio's string patterns, IP blocks, ports; path templates and normalization |
 | ``request`` | ``AuthzRequest``: the attributes a decision reads |
 | ``tcp`` | deciding on an accepted TCP connection |
+
+The package is loaded only when a snapshot has policies (``lazy.compile_authorizer``): a sidecar
+without any keeps its memory.
 """
-
-from loom.proxy.authz.engine import Authorizer, Decision
-from loom.proxy.authz.request import AuthzRequest
-
-__all__ = ["Authorizer", "AuthzRequest", "Decision"]

@@ -9,12 +9,14 @@ the workload this proxy stands in front of.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from loom.proxy.authz.engine import Authorizer
-from loom.proxy.authz.request import AuthzRequest
 from loom.proxy.original_dst import original_destination
 from loom.snapshot.model import Direction, Listener
+
+if TYPE_CHECKING:
+    from loom.proxy.authz.engine import Authorizer
+    from loom.proxy.authz.lazy import NoPolicies
 
 log = logging.getLogger("loom.proxy.authz")
 
@@ -47,10 +49,12 @@ class TcpConnection(Protocol):
     peer_principal: str | None
 
 
-def allow_tcp(conn: TcpConnection, config: Listener, authorizer: Authorizer) -> bool:
+def allow_tcp(conn: TcpConnection, config: Listener, authorizer: Authorizer | NoPolicies) -> bool:
     """Whether an accepted TCP connection may go on (always, on an outbound listener)."""
     if config.direction is not Direction.INBOUND or not authorizer.enabled:
         return True
+    from loom.proxy.authz.request import AuthzRequest  # loaded with the policies: already imported
+
     transport = conn.transport
     peer = transport.get_extra_info("peername")
     original = original_destination(transport.get_extra_info("socket")) if config.original_dst else None

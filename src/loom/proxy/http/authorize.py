@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from loom.proxy.authz import AuthzRequest
 from loom.proxy.authz.connection import destination
 from loom.proxy.http.exchange import Exchange
 
@@ -26,6 +25,8 @@ def authorize(ex: Exchange) -> bool:
     authorizer = ex.config.authorizer
     if not authorizer.enabled:
         return False
+    from loom.proxy.authz.request import AuthzRequest  # loaded with the policies: already imported
+
     conn = ex.conn
     dest_ip, dest_port = destination(
         conn.listener.config, conn.original_dst, conn.transport, authorizer.needs_dest_ip

@@ -20,7 +20,7 @@ from loom.proxy.telemetry.flags import join as join_flags
 from loom.proxy.telemetry.flags import split as split_flags
 
 if TYPE_CHECKING:
-    from loom.proxy.authz import Decision
+    from loom.proxy.authz.engine import Decision
     from loom.proxy.cluster import EndpointState
     from loom.proxy.config import ProxyConfig
     from loom.proxy.http.downstream import DownstreamConnection
