@@ -15,6 +15,20 @@ from msgspec import Meta
 
 from loom.snapshot.base import FieldError, Model, NonEmptyStr
 
+SPIFFE_SCHEME = "spiffe://"
+
+
+def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
+    """A workload's identity: ``spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>``."""
+    return f"{SPIFFE_SCHEME}{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def principal_namespace(principal: str) -> str | None:
+    """The namespace a SPIFFE ID or principal names (``.../ns/shop/sa/web`` → ``shop``), or None."""
+    _, found, rest = principal.partition("/ns/")
+    namespace, slash, _ = rest.partition("/")
+    return namespace if found and slash and namespace else None
+
 
 class MtlsMode(StrEnum):
     """How an inbound listener treats plaintext (Istio's PeerAuthentication modes, resolved)."""

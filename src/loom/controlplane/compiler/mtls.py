@@ -42,7 +42,7 @@ from loom.controlplane.compiler.diagnostics import Warnings
 from loom.controlplane.compiler.model import Member, Service
 from loom.controlplane.compiler.peer_authentication import PeerAuthentications, PeerModes
 from loom.snapshot.model import Endpoint
-from loom.snapshot.security import MtlsMode, UpstreamTls
+from loom.snapshot.security import MtlsMode, UpstreamTls, spiffe_id
 
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 """Istio's endpoint label for "this workload has a sidecar that speaks Istio's mutual TLS"."""
@@ -55,10 +55,6 @@ _UNSUPPORTED_UNDER_ISTIO_MUTUAL = (
     ("sni", "sni"),
     ("insecure_skip_verify", "insecureSkipVerify"),
 )
-
-
-def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
-    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
 @dataclass

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-SCHEME = "spiffe://"
+from loom.snapshot.security import SPIFFE_SCHEME as SCHEME
+from loom.snapshot.security import spiffe_id
+
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 CONTROL_PLANE_NAMESPACE = "loom-system"
 CONTROL_PLANE_SERVICE_ACCOUNT = "loom-controlplane"
@@ -42,7 +44,7 @@ class SpiffeId:
 
     @property
     def uri(self) -> str:
-        return f"{SCHEME}{self.trust_domain}/ns/{self.namespace}/sa/{self.service_account}"
+        return spiffe_id(self.trust_domain, self.namespace, self.service_account)
 
     def __str__(self) -> str:
         return self.uri

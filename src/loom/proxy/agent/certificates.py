@@ -30,6 +30,7 @@ from pathlib import Path
 
 from loom.proxy.agent.http import ControlPlaneClient, HttpError
 from loom.proxy.identity.store import IdentityError, IdentityStore
+from loom.snapshot.security import spiffe_id
 
 log = logging.getLogger("loom.proxy.agent")
 
@@ -106,7 +107,7 @@ class WorkloadCertificates:
         trust_domain = token_trust_domain(token) if token else None
         if trust_domain is None:
             raise CertificateRefused("the join token is malformed: create one with `loom token create`")
-        return f"spiffe://{trust_domain}/ns/{self.namespace}/sa/{self.service_account}"
+        return spiffe_id(trust_domain, self.namespace, self.service_account)
 
     async def obtain(self) -> None:
         """The first certificate, with the join token (401/403 raise CertificateRefused; other

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from loom.proxy.authz.paths import normalize
 from loom.proxy.authz.values import IpAddress, parse_ip
+from loom.snapshot.security import principal_namespace
 
 if TYPE_CHECKING:
     from loom.proxy.codec.head import RequestHead
@@ -44,9 +45,7 @@ def namespace_of(principal: str) -> str | None:
         pass
     if len(_namespaces) >= MEMO_LIMIT:
         _namespaces.clear()
-    _, found, rest = principal.partition("/ns/")
-    namespace, slash, _ = rest.partition("/")
-    _namespaces[principal] = result = namespace if found and slash and namespace else None
+    _namespaces[principal] = result = principal_namespace(principal)
     return result
 
 

@@ -11,9 +11,9 @@ import logging
 import ssl
 from dataclasses import dataclass
 
-log = logging.getLogger("loom.proxy.identity")
+from loom.snapshot.security import SPIFFE_SCHEME
 
-SPIFFE_SCHEME = "spiffe://"
+log = logging.getLogger("loom.proxy.identity")
 
 
 class IdentityError(Exception):

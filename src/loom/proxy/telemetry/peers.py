@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loom.snapshot.model import Endpoint, Node
+from loom.snapshot.security import principal_namespace, spiffe_id
 
 UNKNOWN = "unknown"
 MUTUAL_TLS = "mutual_tls"
 """connection_security_policy of a connection whose peer proved its identity with a certificate."""
 LATEST = "latest"
 """Istio's canonical revision when a workload declares none."""
-
-
-def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
-    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +68,7 @@ class PeerInfo:
     @classmethod
     def from_principal(cls, principal: str) -> PeerInfo:
         """A peer known only by the SPIFFE ID its certificate proved: principal and namespace."""
-        namespace = UNKNOWN
-        parts = principal.split("/")
-        if "ns" in parts:
-            at = parts.index("ns")
-            if at + 1 < len(parts) and parts[at + 1]:
-                namespace = parts[at + 1]
-        return cls(namespace=namespace, principal=principal)
+        return cls(namespace=principal_namespace(principal) or UNKNOWN, principal=principal)
 
     @classmethod
     def from_node(cls, node: Node, *, mtls: bool = False, cluster: str = UNKNOWN) -> PeerInfo:
