@@ -153,6 +153,7 @@ def workload_to_json(workload: Workload) -> dict[str, Any]:
             "outbound": sidecar.outbound,
             "inbound": {str(app): port for app, port in sidecar.inbound.items()},
             "admin": sidecar.admin,
+            "transparent": sidecar.transparent,
         },
     }
 

@@ -166,6 +166,7 @@ def workload_from_json(data: dict[str, object]) -> Workload:
             outbound=int(sidecar["outbound"]),
             inbound=MappingProxyType(inbound),
             admin=int(sidecar.get("admin") or 0),
+            transparent=bool(sidecar.get("transparent", False)),
         )
     labels = {str(k): str(v) for k, v in dict(data.get("labels") or {}).items()}  # type: ignore[call-overload]
     return Workload(

@@ -22,6 +22,10 @@ class SidecarPorts:
     inbound: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
     """App (target) port → the sidecar's inbound listener port that fronts it."""
     admin: int = 0
+    transparent: bool = False
+    """The app's traffic reaches the sidecar by iptables redirection, not ``HTTP_PROXY``: its
+    outbound listener routes by each connection's original destination (``SO_ORIGINAL_DST``) and
+    passes traffic for destinations outside the mesh through as TCP."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     connected.add_argument("--admin-port", type=int, default=0)
     connected.add_argument(
+        "--transparent",
+        action="store_true",
+        help="the app's traffic is redirected to the outbound listener by iptables: route it by its "
+        "original destination, pass traffic outside the mesh through",
+    )
+    connected.add_argument(
         "--ca-file", type=Path, help="the control plane's trust bundle (its state directory's root-cert.pem)"
     )
     connected.add_argument(
@@ -133,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 outbound_port=args.outbound_port,
                 inbound={int(a): int(b) for a, b in (item.split(":", 1) for item in args.inbound)},
                 admin_port=args.admin_port,
+                transparent=args.transparent,
             )
         except ValueError:
             parser.error("--label takes KEY=VALUE and --inbound APP_PORT:SIDECAR_PORT")

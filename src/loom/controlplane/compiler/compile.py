@@ -59,6 +59,7 @@ def compile_snapshot(inputs: MeshInputs, proxy: Workload, *, version: str) -> Co
         address=LOCALHOST,
         port=sidecar.outbound,
         route_config=OUTBOUND,
+        original_dst=sidecar.transparent,
     )
     taken = {(LOCALHOST, sidecar.outbound)} if sidecar.outbound else set()
     inbound = build_inbound(inputs, proxy, taken, warnings)

@@ -42,6 +42,8 @@ class Registration:
     inbound: dict[int, int] = field(default_factory=dict)
     """App port → the sidecar's inbound listener port in front of it."""
     admin_port: int = 0
+    transparent: bool = False
+    """The app's traffic is redirected here by iptables (``loom up --transparent``)."""
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -56,6 +58,7 @@ class Registration:
                     "outbound": self.outbound_port,
                     "inbound": {str(k): v for k, v in self.inbound.items()},
                     "admin": self.admin_port,
+                    "transparent": self.transparent,
                 },
             }
         ).encode()
