@@ -147,6 +147,7 @@ def workload_to_json(workload: Workload) -> dict[str, Any]:
         "labels": dict(workload.labels),
         "address": workload.address,
         "app_ports": list(workload.app_ports),
+        "ready": workload.ready,
         "sidecar": None
         if sidecar is None
         else {

@@ -177,7 +177,17 @@ def workload_from_json(data: dict[str, object]) -> Workload:
         address=str(data.get("address") or "127.0.0.1"),
         app_ports=tuple(int(p) for p in data.get("app_ports") or ()),  # type: ignore[attr-defined]
         sidecar=ports,
+        ready=_flag(data.get("ready", True), "ready"),
     )
+
+
+def _flag(value: object, name: str) -> bool:
+    """A JSON boolean (null: the default, true)."""
+    if value is None:
+        return True
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    return value
 
 
 WRITE_SLICE = 16 * 1024

@@ -41,6 +41,10 @@ class Workload:
     """Ports the app itself listens on (the Service's targetPorts)."""
     sidecar: SidecarPorts | None = None
     """None: no sidecar (reached directly, plaintext)."""
+    ready: bool = True
+    """Whether the app answers: a sidecar probes its app and registers False until it does (and
+    again when it stops answering). Services leave a workload that is not ready out of their
+    endpoints. Workloads that do not say (WorkloadEntries, older sidecars) are ready."""
 
     @property
     def key(self) -> tuple[str, str]:

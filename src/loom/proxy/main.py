@@ -14,6 +14,7 @@ from pathlib import Path
 
 from loom.proxy.agent.agent import Agent, Registration
 from loom.proxy.agent.certificates import Bootstrap, CertificateRefused
+from loom.proxy.agent.readiness import Readiness, parse_readiness_path
 from loom.proxy.identity.store import IdentityStore
 from loom.proxy.router import RouteCompileError
 from loom.proxy.server import ProxyServer
@@ -50,11 +51,12 @@ async def serve(snapshot_path: Path | None, agent: Agent | None, ready_file: Pat
 
     watch = spawn(agent.run(server.apply)) if agent is not None else None
     renew = spawn(agent.keep_certificate_fresh()) if agent is not None else None
+    probe = spawn(agent.keep_readiness_reported()) if agent is not None else None
     loop.add_signal_handler(signal.SIGHUP, lambda: spawn(server.reload_from_file()))
     loop.add_signal_handler(signal.SIGTERM, terminate)
     loop.add_signal_handler(signal.SIGINT, terminate)
     await server.wait_stopped()
-    for task in (watch, renew):
+    for task in (watch, renew, probe):
         if task is not None:
             task.cancel()
     # Shutdown is done; a repeated SIGTERM while the interpreter exits must not kill us mid-way.
@@ -101,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         "original destination, pass traffic outside the mesh through",
     )
     connected.add_argument(
+        "--readiness-path",
+        metavar="[APP_PORT:]PATH",
+        help="the app is ready when GET PATH answers 2xx (on every app port, or APP_PORT only); "
+        "without it, when every app port accepts a connection. Peers route here only once it is ready",
+    )
+    connected.add_argument(
         "--ca-file", type=Path, help="the control plane's trust bundle (its state directory's root-cert.pem)"
     )
     connected.add_argument(
@@ -143,9 +151,20 @@ def main(argv: list[str] | None = None) -> int:
             )
         except ValueError:
             parser.error("--label takes KEY=VALUE and --inbound APP_PORT:SIDECAR_PORT")
+        readiness = None
+        if registration.inbound:
+            path, path_port = None, None
+            if args.readiness_path is not None:
+                try:
+                    path, path_port = parse_readiness_path(args.readiness_path)
+                except ValueError as exc:
+                    parser.error(f"--readiness-path: {exc}")
+                if path_port is not None and path_port not in registration.inbound:
+                    parser.error(f"--readiness-path: {path_port} is not an app port of --inbound")
+            readiness = Readiness(args.address, registration.inbound, path, path_port=path_port)
         identity_dir = _identity_dir(args.identity_dir)
         bootstrap = Bootstrap(args.ca_file, token, identity_dir)
-        agent = Agent(args.control_plane, registration, IdentityStore(), bootstrap)
+        agent = Agent(args.control_plane, registration, IdentityStore(), bootstrap, readiness)
     try:
         run(args.config, agent, args.ready_file)
     except CertificateRefused as exc:

@@ -2,7 +2,8 @@
 
 - A ``v1 Service`` is ``name.ns.svc.<cluster domain>``. Its endpoints on a port are the workloads
   of its namespace whose labels match its (non-empty) selector, at ``workload.endpoint_port(targetPort)``
-  (the sidecar's inbound port, or the app port for a workload without a sidecar). ``targetPort``
+  (the sidecar's inbound port, or the app port for a workload without a sidecar) — those whose
+  sidecar reported them ready (a sidecar probes its app; ``Workload.ready``). ``targetPort``
   is a number, or absent (the service port). A *named* targetPort would need the pod's container
   ports, which the registry does not carry: the service port is used instead, with a warning.
   ``type: ExternalName`` has one endpoint, the external name, on the service port.
@@ -325,9 +326,12 @@ def _endpoints(
     warnings: Warnings,
     auto_mtls: AutoMtls | None,
 ) -> tuple[Endpoint, ...]:
-    """The endpoints of ``selected`` for a service port named ``port_name`` with ``target_port``."""
+    """The endpoints of ``selected`` for a service port named ``port_name`` with ``target_port``;
+    a workload whose sidecar reported its app not ready (``Workload.ready``) is left out."""
     found = []
     for member in selected:
+        if not member.workload.ready:
+            continue
         port = member.port_for(port_name, target_port)
         mtls = auto_mtls is not None and auto_mtls.member(member, target_port, port)
         found.append((member.endpoint(port, mtls=mtls), path))

@@ -5,6 +5,10 @@ have) → apply → ACK, or NACK with the reason when the snapshot is refused. W
 plane is unreachable the sidecar keeps serving what it has and tries again with jittered
 exponential backoff; a control plane that restarted (and forgot us) gets a fresh registration.
 Every call after the first certificate is mutual TLS with it, on one kept-alive connection.
+
+The registration says whether the app is ready (``readiness.py`` probes it): a sidecar whose app
+does not answer yet registers not ready, and registers again (the same upsert) whenever that
+changes, so peers route to it only while its app answers.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 
 from loom.proxy.agent.certificates import Bootstrap, WorkloadCertificates
 from loom.proxy.agent.http import ControlPlaneClient, HttpError
+from loom.proxy.agent.readiness import Readiness
 from loom.proxy.identity.store import IdentityError, IdentityStore
 from loom.proxy.router import RouteCompileError
 from loom.snapshot import Snapshot, SnapshotError, parse_snapshot
@@ -45,7 +50,8 @@ class Registration:
     transparent: bool = False
     """The app's traffic is redirected here by iptables (``loom up --transparent``)."""
 
-    def to_json(self) -> bytes:
+    def to_json(self, ready: bool = True) -> bytes:
+        """The registration, saying whether the app is ``ready`` (peers route to it only then)."""
         return json.dumps(
             {
                 "name": self.name,
@@ -53,6 +59,7 @@ class Registration:
                 "service_account": self.service_account,
                 "labels": self.labels,
                 "address": self.address,
+                "ready": ready,
                 "app_ports": sorted(self.inbound),
                 "sidecar": {
                     "outbound": self.outbound_port,
@@ -74,9 +81,12 @@ class Agent:
         registration: Registration,
         identity: IdentityStore,
         bootstrap: Bootstrap,
+        readiness: Readiness | None = None,
     ) -> None:
         self.url = control_plane.rstrip("/")
         self.registration = registration
+        self.readiness = readiness
+        """Probes the app (None: always ready, e.g. a sidecar with no inbound port)."""
         self.version = ""
         self.client = ControlPlaneClient(self.url)
         self.certificates = WorkloadCertificates(
@@ -85,6 +95,8 @@ class Agent:
         self._path = f"/v1/proxies/{registration.namespace}/{registration.name}"
         self._backoff = BACKOFF_START
         self.connected = False
+        self.stopping = False
+        """Deregistered for shutdown: registering again would put the workload back."""
 
     async def obtain_certificate(self) -> None:
         """The workload certificate, before anything else (retrying while the control plane cannot
@@ -101,12 +113,42 @@ class Agent:
     async def keep_certificate_fresh(self) -> None:
         await self.certificates.keep_renewed()
 
+    @property
+    def ready(self) -> bool:
+        return self.readiness is None or self.readiness.ready
+
     async def register(self) -> None:
-        status, body = await self.client.call("POST", "/v1/workloads", self.registration.to_json())
+        """Register (or register again: the control plane replaces what it had) with the app's
+        readiness as it is now."""
+        body = self.registration.to_json(self.ready)
+        status, answer = await self.client.call("POST", "/v1/workloads", body)
         if status != 200:
-            raise HttpError(f"registration refused ({status}): {body.decode(errors='replace')}")
+            raise HttpError(f"registration refused ({status}): {answer.decode(errors='replace')}")
+
+    async def keep_readiness_reported(self) -> None:
+        """Probe the app forever; register again whenever its readiness changes (and, when that
+        registration fails, at every round after until one succeeds)."""
+        readiness = self.readiness
+        if readiness is None:
+            return
+        unreported = False
+        while True:
+            await asyncio.sleep(readiness.interval())
+            if await readiness.probe():
+                unreported = True
+            if self.stopping:
+                return
+            if not unreported:
+                continue
+            try:
+                await self.register()
+            except HttpError as exc:
+                log.warning("could not report readiness (%s); retrying", exc)
+                continue
+            unreported = False
 
     async def deregister(self) -> None:
+        self.stopping = True
         reg = self.registration
         try:
             await self.client.call("DELETE", f"/v1/workloads/{reg.namespace}/{reg.name}", timeout=2.0)
@@ -114,7 +156,10 @@ class Agent:
             pass
 
     async def first_snapshot(self) -> Snapshot:
-        """Register and wait for a snapshot this proxy can run (retrying until there is one)."""
+        """Register and wait for a snapshot this proxy can run (retrying until there is one). The
+        app is probed once first: one already answering is registered ready from the start."""
+        if self.readiness is not None:
+            await self.readiness.probe()
         while True:
             try:
                 await self.register()
@@ -143,7 +188,8 @@ class Agent:
             return None
         if status == 404:
             self._connected()
-            await self.register()  # the control plane restarted and no longer knows us
+            if not self.stopping:
+                await self.register()  # the control plane restarted and no longer knows us
             return None
         if status != 200:
             raise HttpError(f"watch failed ({status}): {body.decode(errors='replace')[:200]}")
