@@ -51,6 +51,13 @@ def proxy(
     outbound_port: int = typer.Option(0, "--outbound-port", help="The app's outbound listener port."),
     inbound: list[str] = typer.Option([], "--inbound", help="APP_PORT:SIDECAR_PORT, repeatable."),
     admin_port: int = typer.Option(0, "--admin-port"),
+    readiness_path: str | None = typer.Option(
+        None,
+        "--readiness-path",
+        metavar="[APP_PORT:]PATH",
+        help="The app is ready when GET PATH answers 2xx (default: when its ports accept connections); "
+        "peers route here only once it is ready.",
+    ),
     ca_file: Path | None = typer.Option(
         None, "--ca-file", help="The control plane's trust bundle (its state directory's root-cert.pem)."
     ),
@@ -92,6 +99,8 @@ def proxy(
             argv += ["--join-token-file", str(join_token_file)]
         if identity_dir is not None:
             argv += ["--identity-dir", str(identity_dir)]
+        if readiness_path is not None:
+            argv += ["--readiness-path", readiness_path]
         for item in label:
             argv += ["--label", item]
         for item in inbound:
@@ -157,6 +166,11 @@ def controlplane(
     san: list[str] = typer.Option(
         [], "--san", help="A DNS name or IP address clients dial the API by; repeatable."
     ),
+    service_cidr: str | None = typer.Option(
+        None,
+        "--service-cidr",
+        help="Give each Service without a clusterIP a virtual IP of this IPv4 CIDR (e.g. 10.96.0.0/16).",
+    ),
 ) -> None:
     """Serve the mesh API over HTTPS, issue workload certificates, and push every sidecar its
     snapshot (the store is watched)."""
@@ -170,6 +184,21 @@ def controlplane(
     from loom.controlplane.security.setup import SecurityOptions
     from loom.snapshot.durations import parse_duration
 
+    if service_cidr is not None:
+        from loom.controlplane.compiler.virtual_ips import parse_service_cidr
+
+        try:
+            network = parse_service_cidr(service_cidr)
+        except ValueError as exc:
+            err.print(f"[red]error:[/] --service-cidr: {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        if network.version != 4:
+            err.print(
+                f"[red]error:[/] --service-cidr {service_cidr}: an IPv4 CIDR is needed "
+                "(the sidecars' virtual hosts answer IPv4 virtual IPs only)",
+                highlight=False,
+            )
+            raise typer.Exit(2)
     if store is not None:
         try:
             parse_store_url(store)
@@ -191,7 +220,7 @@ def controlplane(
         raise typer.Exit(2) from None
     where = store if store is not None else config_dir
     try:
-        run(config_dir, address, port, ready_file, store, security)
+        run(config_dir, address, port, ready_file, store, security, service_cidr)
     except (CaError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -212,7 +241,8 @@ def proxy_status(
     state_dir: str = STATE_DIR_OPTION,
     output: str = typer.Option("table", "-o", "--output", help="table or json"),
 ) -> None:
-    """Each proxy's snapshot version and whether it is SYNCED, STALE or NACKED."""
+    """Each proxy's snapshot version, whether it is SYNCED, STALE or NACKED, and whether its app is
+    ready (peers route to it only then)."""
     import json
 
     from rich.table import Table
@@ -224,14 +254,16 @@ def proxy_status(
     if output == "json":
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("NAMESPACE", "WORKLOAD", "VERSION", "STATUS", "LAST SEEN", "ERROR")
+    table = Table("NAMESPACE", "WORKLOAD", "VERSION", "STATUS", "READY", "LAST SEEN", "ERROR")
     for row in rows:
         seen = row["last_seen_seconds_ago"]
+        ready = row.get("ready")  # absent from an older control plane's rows
         table.add_row(
             row["namespace"],
             row["workload"],
             row["version"],
             row["status"],
+            "-" if ready is None else ("yes" if ready else "no"),
             "-" if seen is None else f"{seen}s ago",
             row["error"] or "",
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from loom.controlplane.compiler.virtual_ips import parse_service_cidr
 from loom.controlplane.etcd_client import EtcdError
 from loom.controlplane.etcd_store import EtcdStore
 from loom.controlplane.jwks import JwksCache
@@ -54,13 +55,22 @@ async def serve(
     ready_file: Path | None,
     store_url: str | None,
     security_options: SecurityOptions,
+    service_cidr: str | None = None,
 ) -> None:
+    if service_cidr is not None:
+        parse_service_cidr(service_cidr)  # a ValueError that says why, before anything starts
     security = open_security(replace(security_options, hosts=(address, *security_options.hosts)))
     registry = WorkloadRegistry()
     jwks = JwksCache()
     # The CA issues every sidecar its certificate before its first snapshot: mutual TLS is on, and
     # the snapshots' SPIFFE IDs are in the trust domain the CA signs in.
-    push = PushEngine(registry, jwks=jwks, mtls_enabled=True, trust_domain=security.trust_domain)
+    push = PushEngine(
+        registry,
+        jwks=jwks,
+        mtls_enabled=True,
+        trust_domain=security.trust_domain,
+        service_cidr=service_cidr,
+    )
     store = make_store(config_dir, store_url, push)
     try:
         await _serve_store(store, registry, push, security, address, port, ready_file)
@@ -135,8 +145,9 @@ def run(
     ready_file: Path | None,
     store_url: str | None,
     security: SecurityOptions,
+    service_cidr: str | None = None,
 ) -> None:
-    main = serve(config_dir, address, port, ready_file, store_url, security)
+    main = serve(config_dir, address, port, ready_file, store_url, security, service_cidr)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop

@@ -84,6 +84,7 @@ class PushEngine:
         jwks: JwksCache | None = None,
         mtls_enabled: bool = False,
         trust_domain: str | None = None,
+        service_cidr: str | None = None,
     ) -> None:
         self.registry = registry
         self.mtls_enabled = mtls_enabled
@@ -91,6 +92,8 @@ class PushEngine:
         self.trust_domain = trust_domain
         """The trust domain the control plane's CA signs in: the snapshots' SPIFFE IDs use it, whatever
         ``meshConfig.trustDomain`` says (None: the mesh configuration's)."""
+        self.service_cidr = service_cidr
+        """Services without a ``clusterIP`` get a virtual IP of it (``--service-cidr``; None: none)."""
         self.jwks = jwks
         """Fetches RequestAuthentication ``jwksUri``s; new keys make a recompile."""
         if jwks is not None:
@@ -149,6 +152,7 @@ class PushEngine:
             jwks_errors=jwks.errors if jwks is not None else None,
             mtls_enabled=self.mtls_enabled,
             trust_domain=self.trust_domain,
+            service_cidr=self.service_cidr,
         )
         live = set()
         encoder = PayloadEncoder(self._interned)
@@ -246,6 +250,7 @@ class PushEngine:
         rows = []
         for key, state in sorted(self.proxies.items()):
             last_seen = self.registry.last_seen(key)
+            workload = self.registry.get(key)
             rows.append(
                 {
                     "namespace": key[0],
@@ -255,6 +260,7 @@ class PushEngine:
                     "status": state.sync,
                     "error": state.error,
                     "last_seen_seconds_ago": None if last_seen is None else round(now - last_seen, 1),
+                    "ready": None if workload is None else workload.ready,
                     "warnings": state.warnings,
                 }
             )

@@ -4,6 +4,7 @@ only for proxies whose snapshot changed, the watch, ACK/NACK, and the restart wa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from types import MappingProxyType
 
 from loom.api import load_text
@@ -146,3 +147,24 @@ async def test_a_restarted_control_plane_keeps_earlier_snapshots_during_warm_up(
     state = await push.wait_for_change(key, "0.7", wait=1)
     assert state is not None and state.version.startswith(push.epoch + ".")
     assert await push.wait_for_change(key, "", wait=0.01) is not None
+
+
+async def test_a_readiness_flip_moves_the_proxies_that_route_to_it_and_a_repeat_moves_none() -> None:
+    registry = WorkloadRegistry(clock=Clock())
+    client = workload("a", "client-a", "127.0.0.2", 15001)
+    catalog = workload("catalog", "catalog", "127.0.0.4", 15021)
+    registry.register(client)
+    registry.register(dataclasses.replace(catalog, ready=False))
+    push = PushEngine(registry, warmup=0)
+    push.resources = resources(MESH)
+    push.recompile()
+    first = {key: state.version for key, state in push.proxies.items()}
+
+    # Registering again as it was (a sidecar reconnecting) changes nothing and wakes nobody.
+    assert not registry.register(dataclasses.replace(catalog, ready=False))
+    assert push.recompile() == 0
+
+    assert registry.register(catalog)  # the app answers now
+    assert push.recompile() == 2  # the client and catalog itself both route to catalog
+    assert all(state.version != first[key] for key, state in push.proxies.items())
+    assert {row["workload"]: row["ready"] for row in push.status()} == {"a": True, "catalog": True}

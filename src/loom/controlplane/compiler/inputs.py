@@ -42,6 +42,7 @@ from loom.controlplane.compiler.peer_authentication import PeerAuthentications
 from loom.controlplane.compiler.request_authentication import RequestAuthentications
 from loom.controlplane.compiler.services import build_services, by_namespace, label_indexes, members
 from loom.controlplane.compiler.settings import MeshSettings, source_order, with_trust_domain
+from loom.controlplane.compiler.virtual_ips import service_virtual_ips, with_virtual_ips
 from loom.controlplane.workloads import Workload
 
 
@@ -122,6 +123,7 @@ class MeshInputs:
         trust_domain: str | None = None,
         jwks: Mapping[str, str] | None = None,
         jwks_errors: Mapping[str, str] | None = None,
+        service_cidr: str | None = None,
     ) -> MeshInputs:
         """Index ``resources`` and ``workloads``. ``mesh`` defaults to the settings of the first
         IstioOperator among ``resources`` (or Loom's defaults without one); ``mtls_enabled``, when
@@ -129,7 +131,10 @@ class MeshInputs:
         ``trust_domain``, the control plane's (its CA's): a ``meshConfig.trustDomain`` that differs is
         overruled with a warning (``settings.with_trust_domain``). ``jwks`` and ``jwks_errors`` are the
         key sets fetched from RequestAuthentication ``jwksUri``s and why the last fetch of a URI failed
-        (``loom.controlplane.jwks.JwksCache``)."""
+        (``loom.controlplane.jwks.JwksCache``). ``service_cidr``, the control plane's
+        (``--service-cidr``): each v1 Service without an address of its own gets a virtual IP of it
+        (``virtual_ips.service_virtual_ips``) that its outbound virtual hosts answer (a CIDR too small
+        for them all gives none, with a warning); None: none."""
         warnings = Warnings()
         settings = mesh if mesh is not None else MeshSettings.from_resources(resources, warnings)
         if mtls_enabled is not None and mtls_enabled != settings.mtls_enabled:
@@ -145,6 +150,11 @@ class MeshInputs:
         grouped = by_namespace(members(resources, workloads, warnings))
         indexes = label_indexes(grouped)
         services = build_services(resources, grouped, settings, warnings, indexes, auto_mtls)
+        if service_cidr is not None:
+            try:
+                services = with_virtual_ips(services, service_virtual_ips(resources, service_cidr))
+            except ValueError as exc:  # too small for the services: none gets a virtual IP
+                warnings.add(f"{exc}; no Service gets a virtual IP")
         by_host = {service.fqdn: service for service in services}
         _report_tcp_ports(services, warnings)
         _report_security(resources, warnings, settings.mtls_enabled)
