@@ -17,8 +17,8 @@ class EchoServer:
         self.received = 0
         self.saw_eof = 0
 
-    async def start(self) -> EchoServer:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, host: str = "127.0.0.1") -> EchoServer:
+        self.server = await asyncio.start_server(self._serve, host, 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

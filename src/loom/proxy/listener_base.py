@@ -12,6 +12,7 @@ from loom.snapshot.model import Direction, Listener
 from loom.snapshot.security import MtlsMode
 
 if TYPE_CHECKING:
+    from loom.proxy.capture import CaptureServer
     from loom.proxy.server import ProxyServer
 
 
@@ -27,7 +28,7 @@ class ListenerBase(Generic[C]):
     def __init__(self, server: ProxyServer, config: Listener) -> None:
         self.server = server
         self.connections: ConnectionSet[C] = ConnectionSet()
-        self.asyncio_server: asyncio.Server | PeekingServer | None = None
+        self.asyncio_server: asyncio.Server | PeekingServer | CaptureServer | None = None
         self.loop = asyncio.get_running_loop()
         self.draining = False
         self.update(config)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from loom.proxy.capture import CaptureServer
 from loom.proxy.codec.errors import ProtocolError
 from loom.proxy.codec.request_parser import ParserLimits
 from loom.proxy.http.chain import handle_inbound, handle_outbound
@@ -40,6 +41,12 @@ class HttpListener(ListenerBase[DownstreamConnection]):
 
     def protocol_factory(self) -> Callable[[], asyncio.Protocol]:
         return lambda: DownstreamConnection(self)
+
+    async def start(self) -> None:
+        if self.config.original_dst and self.config.direction is Direction.OUTBOUND:
+            self.asyncio_server = await CaptureServer.bind(self)  # transparent capture (proxy.capture)
+            return
+        await super().start()
 
     def route_table(self, config: ProxyConfig) -> RouteTable | None:
         return config.route_tables.get(self.config.route_config or "")
