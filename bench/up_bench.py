@@ -35,6 +35,9 @@ def main() -> None:
     )
     parser.add_argument("directory", nargs="?", default=str(ROOT / "examples" / "bookstore"))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--transparent", action="store_true", help="loom up --transparent (Linux, root): namespaces, iptables"
+    )
     args = parser.parse_args()
     directory = Path(args.directory)
     walls, reported = [], []
@@ -42,7 +45,7 @@ def main() -> None:
     for run in range(args.runs):
         shutil.rmtree(directory / ".loom", ignore_errors=True)
         started = time.perf_counter()
-        up = loom("up", "--detach", str(directory))
+        up = loom("up", "--detach", *(["--transparent"] if args.transparent else []), str(directory))
         wall = time.perf_counter() - started
         try:
             if up.returncode != 0:
@@ -56,8 +59,9 @@ def main() -> None:
             )
         finally:
             loom("down", str(directory))
+    mode = "--transparent " if args.transparent else ""
     print(
-        f"cold `loom up --detach` of {directory.name} ({replicas} replicas, each with its sidecar), "
+        f"cold `loom up {mode}--detach` of {directory.name} ({replicas} replicas, each with its sidecar), "
         f"{args.runs} runs on {os.cpu_count()} cores: median {statistics.median(walls):.2f} s "
         f"(min {min(walls):.2f}, max {max(walls):.2f}); "
         f"supervisor's own median {statistics.median(reported):.2f} s"

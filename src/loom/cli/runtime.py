@@ -17,6 +17,7 @@ from rich.table import Table
 from loom.runtime import children
 from loom.runtime.join import JoinFailed, JoinRequest, run_joined
 from loom.runtime.mesh import Interrupted
+from loom.runtime.network import tear_down, unsupported_reason
 from loom.runtime.plan import MeshPlan, PlanError, read_plan
 from loom.runtime.plane_client import PlaneClient, PlaneError
 from loom.runtime.state import FAILED, READY, STOPPED, MeshState, read_state, state_dir, state_path
@@ -39,13 +40,22 @@ MESH_OPTION = typer.Option(
 def up(
     directory: Path = DIR_ARGUMENT,
     detach: bool = typer.Option(False, "--detach", "-d", help="Return once ready; stop it with `loom down`."),
+    transparent: bool = typer.Option(
+        False,
+        "--transparent",
+        help="Linux, root: each replica in its own network namespace, its traffic sent through its "
+        "sidecar by iptables (no HTTP_PROXY); service names resolve to virtual IPs.",
+    ),
 ) -> None:
     """Run the mesh a folder describes: its control plane, and every Workload's replicas, each app
     with its own sidecar (started first, SYNCED before the app starts). Ctrl-C stops it in order:
     apps, then their sidecars, then the control plane."""
     plan = _plan(directory)
+    if transparent and (reason := unsupported_reason()) is not None:
+        err.print(f"[red]error:[/] {reason}", highlight=False)
+        raise typer.Exit(2)
     if detach:
-        _up_detached(plan)
+        _up_detached(plan, transparent)
         return
     stop = StopFlag()
     stop.install()
@@ -61,7 +71,7 @@ def up(
         out.print("[bold]Ctrl-C[/] stops the mesh (apps first, then their sidecars, then the control plane).")
 
     try:
-        error = supervise(plan, stop, on_change, on_ready)
+        error = supervise(plan, stop, on_change, on_ready, transparent=transparent)
     except Interrupted:
         status.stop()
         err.print("stopped while starting; nothing is left running")
@@ -74,7 +84,7 @@ def up(
     out.print("mesh stopped: every app, sidecar and the control plane have exited")
 
 
-def _up_detached(plan: MeshPlan) -> None:
+def _up_detached(plan: MeshPlan, transparent: bool) -> None:
     running = read_state(state_path(plan.directory))
     if (
         running is not None
@@ -90,7 +100,13 @@ def _up_detached(plan: MeshPlan) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / "supervisor.log").open("ab") as log:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "loom.runtime.supervisor", str(plan.directory)],
+            [
+                sys.executable,
+                "-m",
+                "loom.runtime.supervisor",
+                *(["--transparent"] if transparent else []),
+                str(plan.directory),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -132,6 +148,7 @@ def down(directory: Path = DIR_ARGUMENT) -> None:
         raise typer.Exit(1)
     pids = state.pids()
     if not any(children.alive(pid) for pid in pids):
+        _remove_network(state)
         out.print(f"the mesh from {directory} is not running")
         return
     with err.status(f"stopping the mesh from {directory}"):
@@ -141,6 +158,7 @@ def down(directory: Path = DIR_ARGUMENT) -> None:
         for pid in left:  # the supervisor is gone or stuck: end what it left, by PID
             children.signal_group(pid, 9)
         left = children.wait_gone(left, 5.0)
+    _remove_network(state)
     if left:
         err.print(f"[red]error:[/] still running: PIDs {', '.join(map(str, left))}")
         raise typer.Exit(1)
@@ -148,6 +166,16 @@ def down(directory: Path = DIR_ARGUMENT) -> None:
         f"mesh stopped: all {len(pids)} processes (supervisor, control plane, "
         f"{len(state.replicas)} apps and their sidecars) have exited"
     )
+
+
+def _remove_network(state: MeshState) -> None:
+    """What transparent mode made on this host, if the supervisor did not get to remove it."""
+    if state.network is None:
+        return
+    left = tear_down(state.network)
+    if left:
+        err.print(f"[red]error:[/] could not remove: {', '.join(left)}")
+        raise typer.Exit(1)
 
 
 def status(directory: Path = DIR_ARGUMENT) -> None:

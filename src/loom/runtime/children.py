@@ -31,8 +31,10 @@ def spawn(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    group: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a new session, stdout and stderr appended to ``log_file``."""
+    """Start ``argv`` in a new session, stdout and stderr appended to ``log_file`` (as group
+    ``group``, with no supplementary groups, if given)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(
@@ -44,6 +46,8 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            group=group,
+            extra_groups=[] if group is not None else None,
         )
 
 

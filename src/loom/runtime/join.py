@@ -49,7 +49,11 @@ def run_joined(mesh: MeshState, request: JoinRequest, say: Callable[[str], None]
         token = plane.mint_token(request.namespace, request.service_account, ttl="1h")
     except (PlaneError, OSError) as exc:
         raise JoinFailed(f"cannot get a join token from the mesh's control plane: {exc}") from None
-    address = pick_address(request.port, [replica.address for replica in mesh.replicas])
+    if mesh.network is not None:
+        # A transparent mesh: this host's address on the mesh's bridge, which every namespace reaches.
+        address = mesh.network.gateway
+    else:
+        address = pick_address(request.port, [replica.address for replica in mesh.replicas])
     outbound = free_port()
     tag = f"run.{request.namespace}.{request.name}.{os.getpid()}"
     logs = Path(mesh.logs_dir)

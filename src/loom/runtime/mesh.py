@@ -24,6 +24,23 @@ from pathlib import Path
 from loom.runtime import children
 from loom.runtime.addresses import free_port, pick_address
 from loom.runtime.appenv import app_env
+from loom.runtime.names import ServiceNames
+from loom.runtime.network import (
+    INBOUND_PORT,
+    OUTBOUND_PORT,
+    SERVICE_CIDR,
+    SIDECAR_GID,
+    NetworkError,
+    NetworkState,
+    call_inside,
+    in_namespace,
+    make_bridge,
+    make_namespace,
+    replica_address,
+    tear_down,
+    unsupported_reason,
+    write_hosts,
+)
 from loom.runtime.plan import MeshPlan
 from loom.runtime.plane_client import PlaneClient, PlaneError
 from loom.runtime.sidecar import SidecarArgs, read_ready, sidecar_argv
@@ -62,6 +79,7 @@ class LocalMesh:
         supervisor_pid: int,
         on_change: Callable[[MeshState], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        transparent: bool = False,
     ) -> None:
         self.plan = plan
         self.root = state_dir(plan.directory)
@@ -77,11 +95,13 @@ class LocalMesh:
             control_plane_state_dir=str(self.root / "controlplane"),
             logs_dir=str(self.logs),
             started_at=time.time(),
+            transparent=transparent,
         )
         self.plane: subprocess.Popen[bytes] | None = None
         self.sidecars: dict[str, subprocess.Popen[bytes]] = {}
         self.apps: dict[str, subprocess.Popen[bytes]] = {}
         self._specs = {replica.name: replica for replica in plan.replicas}
+        self.names = ServiceNames(plan.directory, SERVICE_CIDR) if transparent else None
 
     # -- recording --------------------------------------------------------------------------
 
@@ -105,6 +125,8 @@ class LocalMesh:
             stale.unlink(missing_ok=True)
         deadline = time.monotonic() + timeout
         self.save()
+        if self.state.transparent:
+            self._make_network()
         client = self._start_control_plane(deadline)
         self._assign()
         tokens: dict[tuple[str, str], str] = {}
@@ -131,6 +153,25 @@ class LocalMesh:
                 f"the control plane refused: {exc} (log: {self.state.control_plane_log})"
             ) from None
 
+    def _make_network(self) -> None:
+        reason = unsupported_reason()
+        if reason is not None:
+            raise StartFailed(reason)
+        self.state.network = NetworkState(tag=os.urandom(3).hex())
+        self.save()
+        try:
+            make_bridge(self.state.network)
+        except NetworkError as exc:
+            raise StartFailed(f"cannot make the mesh's network: {exc}") from None
+        finally:
+            self.save()
+
+    @property
+    def _plane_host(self) -> str:
+        """Where the control plane listens: loopback, or the bridge, for the namespaces to reach."""
+        network = self.state.network
+        return network.gateway if network is not None else "127.0.0.1"
+
     def _start_control_plane(self, deadline: float) -> PlaneClient:
         ready = self.run_dir / "controlplane.json"
         log = self.logs / "controlplane.log"
@@ -143,6 +184,9 @@ class LocalMesh:
             str(self.plan.directory),
         ]
         argv += ["--state-dir", self.state.control_plane_state_dir, "--port", "0", "--ready-file", str(ready)]
+        argv += ["--address", self._plane_host]
+        if self.state.transparent:
+            argv += ["--service-cidr", SERVICE_CIDR]
         self.plane = children.spawn(argv, log)
         self.state.control_plane_pid = self.plane.pid
         self.state.control_plane_log = str(log)
@@ -150,11 +194,14 @@ class LocalMesh:
         while (info := read_ready(ready)) is None:
             self._check_alive(self.plane, "the control plane", log)
             self._tick(deadline, "the control plane to listen")
-        self.state.control_plane_url = f"https://127.0.0.1:{info['port']}"
+        self.state.control_plane_url = f"https://{self._plane_host}:{info['port']}"
         self.save()
         return PlaneClient(self.state.control_plane_url, Path(self.state.control_plane_state_dir))
 
     def _assign(self) -> None:
+        if self.state.network is not None:
+            self._assign_namespaces(self.state.network)
+            return
         taken: list[str] = []
         for replica in self.plan.replicas:
             address = pick_address(replica.port, taken)
@@ -175,6 +222,48 @@ class LocalMesh:
                 )
             )
 
+    def _assign_namespaces(self, network: NetworkState) -> None:
+        """Transparent mode: each replica a namespace of its own on the bridge, the same sidecar
+        ports in every one."""
+        assert self.names is not None
+        for index, replica in enumerate(self.plan.replicas):
+            address = replica_address(network, index)
+            state = ReplicaState(
+                name=replica.name,
+                workload=replica.workload,
+                namespace=replica.namespace,
+                service_account=replica.service_account,
+                labels=dict(replica.labels),
+                address=address,
+                app_port=replica.port,
+                outbound_port=OUTBOUND_PORT,
+                inbound_port=INBOUND_PORT if replica.port else 0,
+                sidecar_log=str(self.logs / f"{replica.namespace}.{replica.name}.sidecar.log"),
+                app_log=str(self.logs / f"{replica.namespace}.{replica.name}.log"),
+            )
+            self.state.replicas.append(state)
+            try:
+                state.netns = make_namespace(
+                    network,
+                    index,
+                    address,
+                    app_port=replica.port,
+                    hosts=self.names.hosts(replica.namespace, address, replica.name),
+                )
+            except NetworkError as exc:
+                raise StartFailed(f"cannot make the network of {replica.name}: {exc}") from None
+            finally:
+                self.save()
+
+    def refresh_names(self) -> None:
+        """Transparent mode: a Service added to (or removed from) the folder's YAML resolves in
+        every namespace's hosts file."""
+        if self.names is None or not self.names.changed():
+            return
+        for replica in self.state.replicas:
+            if replica.netns:
+                write_hosts(replica.netns, self.names.hosts(replica.namespace, replica.address, replica.name))
+
     def _ready_file(self, replica: ReplicaState) -> Path:
         return self.run_dir / f"{replica.namespace}.{replica.name}.sidecar.json"
 
@@ -191,9 +280,16 @@ class LocalMesh:
             app_port=replica.app_port,
             inbound_port=replica.inbound_port,
             ready_file=self._ready_file(replica),
+            transparent=bool(replica.netns),
+            readiness_path=self._specs[replica.name].readiness_path,
         )
         env = {**_base_env(), "LOOM_JOIN_TOKEN": token}
-        process = children.spawn(sidecar_argv(args), Path(replica.sidecar_log), env=env)
+        argv = sidecar_argv(args)
+        if replica.netns:
+            # In the app's namespace, as the group whose connections iptables lets out uncaptured.
+            argv = in_namespace(replica.netns, argv)
+        group = SIDECAR_GID if replica.netns else None
+        process = children.spawn(argv, Path(replica.sidecar_log), env=env, group=group)
         self.sidecars[replica.name] = process
         replica.sidecar_pid = process.pid
         replica.phase = "sidecar"
@@ -208,9 +304,11 @@ class LocalMesh:
             namespace=replica.namespace,
             extra=spec.env,
             base=_base_env(),
+            transparent=bool(replica.netns),
         )
+        argv = in_namespace(replica.netns, spec.command) if replica.netns else list(spec.command)
         try:
-            process = children.spawn(spec.command, Path(replica.app_log), env=env, cwd=spec.working_dir)
+            process = children.spawn(argv, Path(replica.app_log), env=env, cwd=spec.working_dir)
         except OSError as exc:
             raise StartFailed(
                 f"{replica.namespace}/{replica.name}: cannot start {spec.command[0]!r}: {exc}"
@@ -247,10 +345,19 @@ class LocalMesh:
                         changed = True
             if changed:
                 self.save()
-            if all(replica.phase == "ready" for replica in self.state.replicas):
+            if all(replica.phase == "ready" for replica in self.state.replicas) and self._routable(client):
                 return
             pending = [r.name for r in self.state.replicas if r.phase != "ready"]
             self._tick(deadline, f"{', '.join(pending)} to be ready")
+
+    def _routable(self, client: PlaneClient) -> bool:
+        """Every replica SYNCED and reported ready by its sidecar, in one reading: each peer has
+        acknowledged the snapshot that routes to every app."""
+        try:
+            routable = client.routable()
+        except PlaneError:
+            return False
+        return all((replica.namespace, replica.name) in routable for replica in self.state.replicas)
 
     def _statuses(self, client: PlaneClient) -> dict[tuple[str, str], str]:
         try:
@@ -261,6 +368,12 @@ class LocalMesh:
     def _app_ready(self, replica: ReplicaState) -> bool:
         if not replica.app_port:
             return True
+        if replica.netns:
+            # From inside: from outside, the app's port leads to its sidecar.
+            return call_inside(replica.netns, lambda: self._probe(replica))
+        return self._probe(replica)
+
+    def _probe(self, replica: ReplicaState) -> bool:
         path = self._specs[replica.name].readiness_path
         if path is None:
             return _connects(replica.address, replica.app_port)
@@ -329,6 +442,10 @@ class LocalMesh:
         for sidecar in self.sidecars.values():
             children.terminate(sidecar, max(0.0, sidecar_deadline - time.monotonic()))
         children.terminate(self.plane, CONTROL_PLANE_GRACE)
+        if self.state.network is not None:
+            left = tear_down(self.state.network)
+            if left:
+                failed = "; ".join(filter(None, [failed, f"could not remove: {', '.join(left)}"]))
         for replica in self.state.replicas:
             replica.phase = "stopped"
         self.state.status = FAILED if failed else STOPPED

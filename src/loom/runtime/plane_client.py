@@ -57,3 +57,12 @@ class PlaneClient:
         """``(namespace, workload) → SYNCED / STALE / NACKED``."""
         rows = self._request("GET", "/v1/proxy-status")
         return {(row["namespace"], row["workload"]): str(row["status"]) for row in rows}
+
+    def routable(self) -> set[tuple[str, str]]:
+        """The workloads whose sidecar is SYNCED and reports its app ready: peers route to them."""
+        rows = self._request("GET", "/v1/proxy-status")
+        return {
+            (row["namespace"], row["workload"])
+            for row in rows
+            if row["status"] == "SYNCED" and row.get("ready", True)
+        }

@@ -24,6 +24,8 @@ class SidecarArgs:
     app_port: int
     inbound_port: int
     ready_file: Path
+    transparent: bool = False
+    readiness_path: str | None = None
 
 
 def sidecar_argv(args: SidecarArgs) -> list[str]:
@@ -35,6 +37,10 @@ def sidecar_argv(args: SidecarArgs) -> list[str]:
         argv += ["--label", f"{key}={value}"]
     if args.app_port:
         argv += ["--inbound", f"{args.app_port}:{args.inbound_port}"]
+    if args.transparent:
+        argv.append("--transparent")
+    if args.readiness_path and args.app_port:
+        argv += ["--readiness-path", args.readiness_path]
     return argv
 
 

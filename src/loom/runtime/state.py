@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from loom.runtime.network import NetworkState
+
 STATE_FOLDER = ".loom"
 STATE_FILE = "mesh.json"
 
@@ -45,6 +47,8 @@ class ReplicaState:
     admin_port: int = 0
     sidecar_log: str = ""
     app_log: str = ""
+    netns: str = ""
+    """Transparent mode: the replica's network namespace."""
 
 
 @dataclass
@@ -62,6 +66,9 @@ class MeshState:
     started_at: float = 0.0
     ready_seconds: float = 0.0
     replicas: list[ReplicaState] = field(default_factory=list)
+    transparent: bool = False
+    network: NetworkState | None = None
+    """Transparent mode: the namespaces, bridge and rules made on this host (removed on down)."""
 
     def pids(self) -> list[int]:
         """Every process recorded: supervisor, apps, sidecars, control plane."""
@@ -80,8 +87,13 @@ class MeshState:
         replicas = [
             ReplicaState(**{k: v for k, v in r.items() if k in names}) for r in data.pop("replicas", [])
         ]
+        network = data.pop("network", None)
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known}, replicas=replicas)
+        return cls(
+            **{k: v for k, v in data.items() if k in known},
+            replicas=replicas,
+            network=NetworkState(**network) if isinstance(network, dict) else None,
+        )
 
 
 def write_state(path: Path, state: MeshState) -> None:

@@ -40,10 +40,11 @@ def supervise(
     stop: StopFlag,
     on_change: Callable[[MeshState], None] | None = None,
     on_ready: Callable[[MeshState], None] | None = None,
+    transparent: bool = False,
 ) -> str:
     """Up, wait for ``stop``, down. The error that stopped it early ("" after a clean stop);
     raises ``Interrupted`` if stopped while starting (after bringing everything down)."""
-    mesh = LocalMesh(plan, os.getpid(), on_change, stop)
+    mesh = LocalMesh(plan, os.getpid(), on_change, stop, transparent=transparent)
     try:
         state = mesh.up()
     except Interrupted:
@@ -60,6 +61,7 @@ def supervise(
     try:
         while not stop():
             mesh.note_exits()
+            mesh.refresh_names()
             time.sleep(WATCH_SECONDS)
     finally:
         mesh.down()
@@ -67,6 +69,9 @@ def supervise(
 
 
 def main(argv: list[str]) -> int:
+    """``python -m loom.runtime.supervisor [--transparent] DIR``."""
+    transparent = "--transparent" in argv
+    argv = [arg for arg in argv if arg != "--transparent"]
     directory = Path(argv[0]) if argv else Path("examples/bookstore")
     stop = StopFlag()
     stop.install()
@@ -80,7 +85,7 @@ def main(argv: list[str]) -> int:
         print(state.error, file=sys.stderr)
         return 2
     try:
-        error = supervise(plan, stop)
+        error = supervise(plan, stop, transparent=transparent)
     except Interrupted:
         return 0
     if error:
