@@ -19,6 +19,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from loom.proxy.accept_loop import AcceptLoop, listening_socket
 from loom.proxy.original_dst import original_destination
 from loom.proxy.passthrough import PassthroughDownstream
 
@@ -30,58 +31,25 @@ log = logging.getLogger("loom.proxy.capture")
 WILDCARDS = frozenset({"0.0.0.0", "::"})
 
 
-class CaptureServer:
+class CaptureServer(AcceptLoop):
     """The part of ``asyncio.Server`` the listeners use, over an accept loop that sorts connections."""
 
     def __init__(self, sock: socket.socket, listener: HttpListener) -> None:
-        self.sockets = [sock]
-        self._sock = sock
         self._listener = listener
         self._http = listener.protocol_factory()
-        self._loop = asyncio.get_running_loop()
-        self._pending: set[asyncio.Task[None]] = set()
         self.loops_refused = 0
-        self._accepting = self._loop.create_task(self._accept_loop())
+        super().__init__(sock)
 
     @classmethod
     async def bind(cls, listener: HttpListener) -> CaptureServer:
-        address, port = listener.config.address, listener.config.port
-        sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((address, port))
-            sock.listen(1024)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        return cls(sock, listener)
+        return cls(listening_socket(listener.config.address, listener.config.port), listener)
 
-    def close(self) -> None:
-        self._accepting.cancel()
-        for task in self._pending:
-            task.cancel()
-        self._sock.close()
-
-    async def _accept_loop(self) -> None:
-        loop = self._loop
-        while True:
-            try:
-                conn, _ = await loop.sock_accept(self._sock)
-            except asyncio.CancelledError:
-                raise
-            except OSError as exc:  # EMFILE and the like: back off briefly, keep listening
-                log.warning("accept failed: %s", exc)
-                await asyncio.sleep(0.1)
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            factory = self._sort(conn)
-            if factory is None:
-                conn.close()
-                continue
-            task = loop.create_task(self._connect(conn, factory))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+    def accepted(self, conn: socket.socket) -> None:
+        factory = self._sort(conn)
+        if factory is None:
+            conn.close()
+            return
+        self.spawn(self._connect(conn, factory))
 
     def _sort(self, conn: socket.socket) -> Callable[[], asyncio.Protocol] | None:
         """The protocol that takes the connection, or None to close it."""

@@ -14,6 +14,7 @@ import logging
 import socket
 from collections.abc import Callable
 
+from loom.proxy.accept_loop import AcceptLoop, listening_socket
 from loom.proxy.identity.store import IdentityStore
 from loom.snapshot.security import MtlsMode
 
@@ -33,7 +34,7 @@ class RefusedCounts:
         self.handshake_failures = 0
 
 
-class PeekingServer:
+class PeekingServer(AcceptLoop):
     """The part of ``asyncio.Server`` the listeners use, over an accept loop of our own."""
 
     def __init__(
@@ -44,16 +45,12 @@ class PeekingServer:
         identity: IdentityStore,
         first_byte_timeout: Callable[[], float],
     ) -> None:
-        self.sockets = [sock]
-        self._sock = sock
         self._factory = protocol_factory
         self._mode = mode
         self._identity = identity
         self._first_byte_timeout = first_byte_timeout
-        self._loop = asyncio.get_running_loop()
-        self._pending: set[asyncio.Task[None]] = set()
         self.refused = RefusedCounts()
-        self._accepting = self._loop.create_task(self._accept_loop())
+        super().__init__(sock)
 
     @classmethod
     async def bind(
@@ -65,43 +62,15 @@ class PeekingServer:
         identity: IdentityStore,
         first_byte_timeout: Callable[[], float],
     ) -> PeekingServer:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((address, port))
-            sock.listen(1024)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        sock = listening_socket(address, port)
         return cls(sock, protocol_factory, mode, identity, first_byte_timeout)
 
-    def close(self) -> None:
-        self._accepting.cancel()
-        for task in self._pending:
-            task.cancel()
-        self._sock.close()
-
-    async def _accept_loop(self) -> None:
-        loop = self._loop
-        while True:
-            try:
-                conn, _ = await loop.sock_accept(self._sock)
-            except asyncio.CancelledError:
-                raise
-            except OSError as exc:  # EMFILE and the like: back off briefly, keep listening
-                log.warning("accept failed: %s", exc)
-                await asyncio.sleep(0.1)
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            mode = self._mode()
-            if mode is MtlsMode.DISABLE:
-                self._hand_over(conn, None)
-                continue
-            task = loop.create_task(self._classify(conn, mode))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+    def accepted(self, conn: socket.socket) -> None:
+        mode = self._mode()
+        if mode is MtlsMode.DISABLE:
+            self._hand_over(conn, None)
+            return
+        self.spawn(self._classify(conn, mode))
 
     async def _classify(self, conn: socket.socket, mode: MtlsMode) -> None:
         timeout = PERMISSIVE_PEEK_TIMEOUT if mode is MtlsMode.PERMISSIVE else self._first_byte_timeout()
@@ -143,9 +112,7 @@ class PeekingServer:
         return conn.recv(1, socket.MSG_PEEK)
 
     def _hand_over(self, conn: socket.socket, context: object) -> None:
-        task = self._loop.create_task(self._connect(conn, context))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self.spawn(self._connect(conn, context))
 
     async def _connect(self, conn: socket.socket, context: object) -> None:
         try:
