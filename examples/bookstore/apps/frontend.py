@@ -16,27 +16,26 @@ import html
 import re
 from typing import Any
 
-from httpapp import Reply, Request, Response, call, error, html_response, json_response, serve
+from httpapp import (
+    Reply,
+    Request,
+    Response,
+    call,
+    error,
+    forwarded_headers,
+    html_response,
+    json_response,
+    serve,
+)
 
 CATALOG = "http://catalog"
 REVIEWS = "http://reviews"
 ORDERS = "http://orders"
 
-PROPAGATED_HEADERS = (
-    "x-version",
-    "x-request-id",
-    "traceparent",
-    "tracestate",
-    "b3",
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-)
-
 
 def propagated(request: Request) -> dict[str, str]:
-    return {name: request.headers[name] for name in PROPAGATED_HEADERS if name in request.headers}
+    """The trace headers, and ``x-version`` (the canary's routing header), for the calls it causes."""
+    return forwarded_headers(request, also=("x-version",))
 
 
 def failed(service: str, reply: Reply) -> Response:

@@ -7,6 +7,8 @@ An app is one function, ``handle(request) -> Response``; ``serve(name, handle)``
 - logs one line per request to stdout;
 - on SIGTERM (or Ctrl-C) stops accepting, lets the requests in flight finish, and exits 0.
 
+``forwarded_headers(request)`` gives the trace headers to pass on to those calls.
+
 ``call(url)`` is how an app talks to another service: a plain ``http://catalog/books/1``. There is
 no service discovery here. ``urllib`` sends every request to ``$HTTP_PROXY`` when it is set, so in
 the mesh the sidecar beside the app receives it, picks the destination, and adds mutual TLS,
@@ -96,6 +98,27 @@ def call(
         return Reply(exc.code, _json_or_text(exc.read()), dict(exc.headers))
     except (OSError, ValueError) as exc:  # refused, reset, timed out, bad URL
         return Reply(0, None, {}, error=f"{type(exc).__name__}: {exc}")
+
+
+TRACE_HEADERS = (
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+)
+"""What an app copies from the request it serves onto the calls it makes, so that the sidecars join
+them into one trace (as with Istio, the mesh cannot tell which outgoing call belongs to which
+incoming request; the app can)."""
+
+
+def forwarded_headers(request: Request, also: tuple[str, ...] = ()) -> dict[str, str]:
+    """The trace headers of ``request`` (and the headers named in ``also``), for the calls it causes."""
+    return {name: request.headers[name] for name in (*TRACE_HEADERS, *also) if name in request.headers}
 
 
 def _json_or_text(raw: bytes) -> Any:

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from loom.api import paths
-from loom.api.resources import core, gateway, istio_networking, istio_security, mesh, runtime, smi
+from loom.api.resources import core, gateway, istio_networking, istio_security, mesh, runtime, smi, telemetry
 from loom.api.resources.base import ApiModel
 from loom.api.resources.meta import ObjectMeta, OptionalNameMeta
 from loom.api.resources.values import Str
@@ -77,6 +77,7 @@ KINDS: tuple[KindInfo, ...] = (
         Document[smi.TrafficSplitSpec],
     ),
     KindInfo("", ("v1",), "Service", Document[core.ServiceSpec]),
+    KindInfo("telemetry.istio.io", ("v1", "v1alpha1"), "Telemetry", Document[telemetry.TelemetrySpec]),
     KindInfo("install.istio.io", ("v1alpha1",), "IstioOperator", IstioOperatorDocument),
     KindInfo("runtime.loom.dev", ("v1alpha1",), "Workload", Document[runtime.WorkloadSpec]),
 )

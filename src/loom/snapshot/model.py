@@ -404,9 +404,41 @@ class AccessLog(Model, kw_only=True):
     encoding: Literal["JSON", "TEXT"] = "JSON"
 
 
+class TracingCollector(Model, kw_only=True):
+    """Where sampled spans go: OTLP/HTTP protobuf (``…/v1/traces``) or Zipkin JSON v2 (``…/api/v2/spans``)."""
+
+    protocol: Literal["otlp", "zipkin"]
+    url: NonEmptyStr
+    """``http://host:port/path``: the full URL spans are POSTed to."""
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith("http://"):
+            raise FieldError("url", f"{self.url!r}: a collector URL starts with http://")
+
+
+class Tracing(Model, kw_only=True):
+    """Distributed tracing: the sidecar starts or continues a trace on every HTTP request."""
+
+    sampling: Percentage = 1.0
+    """Percent of the requests that start a trace here; an upstream decision is honoured."""
+    collectors: list[TracingCollector] = []
+    control_plane: bool = False
+    """Also send spans to the control plane this sidecar is connected to (OTLP/HTTP)."""
+    report: bool = True
+    """False: propagate and sample, but send no spans (Telemetry ``disableSpanReporting``)."""
+    max_batch: Annotated[int, Meta(ge=1, le=10_000)] = 256
+    """Spans per POST; a full batch is sent at once, else every ``flush_interval``."""
+    max_queue: Annotated[int, Meta(ge=1, le=1_000_000)] = 4096
+    """Spans held waiting for export; beyond it new spans are dropped (counted)."""
+    flush_interval: Duration = 1.0
+    export_timeout: Duration = 2.0
+
+
 class Telemetry(Model, kw_only=True):
     metrics: bool = True
     access_log: AccessLog | None = None
+    tracing: Tracing | None = None
+    """None: no tracing (trace headers pass through untouched)."""
 
 
 # --- the snapshot ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ EXPECTED_KINDS = {
     "service.yaml": ["Service", "Service"],
     "istiooperator.yaml": ["IstioOperator"],
     "workload.yaml": ["Workload", "Workload"],
+    "telemetry.yaml": ["Telemetry", "Telemetry"],
 }
 
 

@@ -175,7 +175,13 @@ def test_mesh_telemetry_turns_on_the_json_access_log() -> None:
     access_log = snapshot.telemetry.access_log
     assert access_log is not None
     assert (access_log.path, access_log.encoding) == ("/dev/stdout", "JSON")
-    assert any("tracing" in w.message for w in inputs.warnings)
+    # Tracing as written: on, `sampling: 1.0` is a percentage (1 %), spans to the Zipkin address.
+    tracing = snapshot.telemetry.tracing
+    assert tracing is not None and tracing.sampling == 1.0 and tracing.control_plane
+    assert [(c.protocol, c.url) for c in tracing.collectors] == [
+        ("zipkin", "http://jaeger-collector.istio-system:9411/api/v2/spans")
+    ]
+    assert not any("tracing" in w.message for w in inputs.warnings)
 
 
 def test_security_kinds_are_reported_as_not_enforced() -> None:

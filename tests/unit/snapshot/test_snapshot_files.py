@@ -150,7 +150,7 @@ def test_the_builtins_form_is_complete_with_durations_as_strings() -> None:
     }
     assert data["admin"] == {"address": "127.0.0.1", "port": 15000}
     assert data["listeners"] == data["route_configs"] == data["clusters"] == []
-    assert data["telemetry"] == {"metrics": True, "access_log": None}
+    assert data["telemetry"] == {"metrics": True, "access_log": None, "tracing": None}
     cluster = snapshot_to_builtins(parse_snapshot(http_sidecar()))["clusters"][0]
     assert cluster["lb_policy"] == "PEAK_EWMA" and cluster["protocol"] == "http"
     assert (cluster["limits"]["connect_timeout"], cluster["limits"]["idle_timeout"]) == ("10s", "3600s")

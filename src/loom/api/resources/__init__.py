@@ -4,6 +4,7 @@
 | --- | --- |
 | ``istio_networking`` | VirtualService, DestinationRule, WorkloadEntry, ServiceEntry |
 | ``istio_security`` | PeerAuthentication, AuthorizationPolicy, RequestAuthentication |
+| ``telemetry`` | Telemetry (``telemetry.istio.io``): tracing |
 | ``gateway`` | HTTPRoute (``gateway.networking.k8s.io``, GAMMA) |
 | ``smi`` | TrafficSplit (``split.smi-spec.io``) |
 | ``core`` | Service (``v1``) |

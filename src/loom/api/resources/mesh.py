@@ -1,6 +1,7 @@
 """``install.istio.io/v1alpha1`` IstioOperator: the mesh-wide settings in ``spec.meshConfig``.
 
-Loom reads tracing (``enableTracing``, ``defaultConfig.tracing.sampling``, ``...zipkin.address``),
+Loom reads tracing (``enableTracing``, ``defaultConfig.tracing.sampling``, ``...zipkin.address``,
+``extensionProviders`` of kind ``zipkin`` and ``opentelemetry``, ``defaultProviders.tracing``),
 access logs (``accessLogFile``, ``accessLogEncoding``, ``accessLogFormat``), ``rootNamespace`` and
 ``trustDomain``; those are typed and checked.
 
@@ -19,7 +20,7 @@ from pydantic import Field
 
 from loom.api.resources.base import ApiModel
 from loom.api.resources.istio_networking import ClientTLSSettings
-from loom.api.resources.values import Bool, Float, Int, Str
+from loom.api.resources.values import Bool, Float, Int, Port, Str
 
 
 class Zipkin(ApiModel):
@@ -89,6 +90,60 @@ class ProxyConfig(ApiModel):
     file_flush_min_size_kb: Any = None
 
 
+class ZipkinProvider(ApiModel):
+    service: Str
+    port: Port
+    max_tag_length: Int | None = None
+    enable_64bit_trace_id: Bool | None = None
+    trace_context_option: Any = None
+    timeout: Any = None
+    headers: Any = None
+
+
+class OtlpHttp(ApiModel):
+    path: Str | None = None
+    timeout: Any = None
+    headers: Any = None
+
+
+class OpenTelemetryProvider(ApiModel):
+    service: Str
+    port: Port
+    max_tag_length: Int | None = None
+    http: OtlpHttp | None = None
+    grpc: Any = None
+    resource_detectors: Any = None
+    dynamic_sampler: Any = None
+
+
+class ExtensionProvider(ApiModel):
+    """``meshConfig.extensionProviders[]``: Loom sends spans to ``zipkin`` and ``opentelemetry`` (OTLP/HTTP)
+    providers; Istio's other kinds are accepted and not used."""
+
+    name: Str
+    zipkin: ZipkinProvider | None = None
+    opentelemetry: OpenTelemetryProvider | None = None
+    envoy_ext_authz_http: Any = None
+    envoy_ext_authz_grpc: Any = None
+    lightstep: Any = None
+    datadog: Any = None
+    stackdriver: Any = None
+    opencensus: Any = None
+    skywalking: Any = None
+    prometheus: Any = None
+    envoy_file_access_log: Any = None
+    envoy_http_als: Any = None
+    envoy_tcp_als: Any = None
+    envoy_otel_als: Any = None
+    sds: Any = None
+
+
+class DefaultProviders(ApiModel):
+    tracing: tuple[Str, ...] = ()
+    metrics: Any = None
+    access_logging: Any = None
+
+
 class MeshConfig(ApiModel):
     enable_tracing: Bool | None = None
     default_config: ProxyConfig | None = None
@@ -129,8 +184,8 @@ class MeshConfig(ApiModel):
     enable_prometheus_merge: Any = None
     verify_certificate_at_client: Any = None
     ca: Any = None
-    extension_providers: Any = None
-    default_providers: Any = None
+    extension_providers: tuple[ExtensionProvider, ...] = ()
+    default_providers: DefaultProviders | None = None
     discovery_selectors: Any = None
     path_normalization: Any = None
     default_http_retry_policy: Any = None

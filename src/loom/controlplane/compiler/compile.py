@@ -84,7 +84,9 @@ def compile_snapshot(inputs: MeshInputs, proxy: Workload, *, version: str) -> Co
         listeners=[outbound, *inbound.listeners],
         route_configs=[route_config, *inbound.route_configs],
         clusters=_merged(clusters, inbound.clusters),
-        telemetry=Telemetry(access_log=access_log),
+        telemetry=Telemetry(
+            access_log=access_log, tracing=inputs.tracing.for_workload(proxy.namespace, proxy.labels)
+        ),
         security=Security(authorization=inputs.authorization.for_workload(proxy), jwt_rules=jwt_rules),
     )
     return Compiled(snapshot, warnings.result())

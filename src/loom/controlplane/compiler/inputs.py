@@ -42,6 +42,7 @@ from loom.controlplane.compiler.peer_authentication import PeerAuthentications
 from loom.controlplane.compiler.request_authentication import RequestAuthentications
 from loom.controlplane.compiler.services import build_services, by_namespace, label_indexes, members
 from loom.controlplane.compiler.settings import MeshSettings, source_order, with_trust_domain
+from loom.controlplane.compiler.tracing import TracingPolicies
 from loom.controlplane.compiler.virtual_ips import service_virtual_ips, with_virtual_ips
 from loom.controlplane.workloads import Workload
 
@@ -109,6 +110,8 @@ class MeshInputs:
     """The RequestAuthentications by namespace, with the key sets fetched from their ``jwksUri``."""
     authorization: AuthorizationPolicies = field(default_factory=AuthorizationPolicies)
     """The AuthorizationPolicies sidecars enforce, translated; ``for_workload`` selects."""
+    tracing: TracingPolicies = field(default_factory=TracingPolicies)
+    """Telemetry ``tracing`` by level, over the mesh configuration's; ``for_workload`` resolves."""
     warnings: tuple[CompileWarning, ...] = ()
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -187,6 +190,7 @@ class MeshInputs:
                 resources, settings.root_namespace, warnings, jwks, jwks_errors
             ),
             authorization=AuthorizationPolicies.build(resources, settings.root_namespace, warnings),
+            tracing=TracingPolicies.build(resources, settings.tracing, settings.root_namespace, warnings),
             warnings=warnings.result(),
         )
 

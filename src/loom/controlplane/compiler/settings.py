@@ -8,6 +8,7 @@
 | ``access_log_file`` | ``meshConfig.accessLogFile`` (``""``: off) | off |
 | ``access_log_encoding`` | ``meshConfig.accessLogEncoding`` | ``TEXT`` (Istio's default) |
 | ``auto_mtls`` | ``meshConfig.enableAutoMtls`` | on (Istio's default) |
+| ``tracing`` | ``enableTracing``, ``defaultConfig.tracing``, ``extensionProviders`` (mesh_tracing) | off |
 | ``mtls_enabled`` | none: the control plane's (``MeshInputs.build(..., mtls_enabled=)``) | off |
 
 ``mtls_enabled`` switches mutual TLS as a whole (``loom.controlplane.compiler.mtls``): while it is off,
@@ -24,12 +25,13 @@ refuse each other. A ``meshConfig.trustDomain`` that says otherwise is reported 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from loom.api import Resource, defaults
 from loom.api.resources.mesh import IstioOperatorSpec
 from loom.controlplane.compiler.diagnostics import Warnings
+from loom.controlplane.compiler.mesh_tracing import MeshTracing, mesh_tracing
 
 DEFAULT_DOMAIN = defaults.TRUST_DOMAIN
 DEFAULT_ROOT_NAMESPACE = defaults.ROOT_NAMESPACE
@@ -48,6 +50,9 @@ class MeshSettings:
     mtls_enabled: bool = False
     """Compile PeerAuthentication, auto mTLS and DestinationRule ``tls`` into snapshots. Off until
     the control plane issues workload certificates."""
+    tracing: MeshTracing = field(default_factory=MeshTracing)
+    """``enableTracing``, the default sampling and collectors, the extension providers
+    (``loom.controlplane.compiler.tracing``)."""
 
     @classmethod
     def from_resources(cls, resources: Sequence[Resource], warnings: Warnings) -> MeshSettings:
@@ -88,13 +93,7 @@ def _from_operator(resource: Resource, warnings: Warnings) -> MeshSettings:
             resource,
             "spec.meshConfig.accessLogFormat",
         )
-    if mesh.enable_tracing or (mesh.default_config is not None and mesh.default_config.tracing is not None):
-        path = (
-            "spec.meshConfig.enableTracing"
-            if mesh.enable_tracing
-            else "spec.meshConfig.defaultConfig.tracing"
-        )
-        warnings.add("tracing is not compiled into proxy snapshots yet; no spans are sent", resource, path)
+    tracing = mesh_tracing(resource, mesh, warnings)
     auto_mtls = mesh.enable_auto_mtls
     if auto_mtls is not None and not isinstance(auto_mtls, bool):
         warnings.add(
@@ -110,6 +109,7 @@ def _from_operator(resource: Resource, warnings: Warnings) -> MeshSettings:
         access_log_file=mesh.access_log_file or None,
         access_log_encoding=mesh.access_log_encoding or defaults.ACCESS_LOG_ENCODING,
         auto_mtls=auto_mtls is not False,
+        tracing=tracing,
     )
 
 

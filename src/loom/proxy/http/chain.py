@@ -14,6 +14,7 @@ from loom.proxy.http import stages
 from loom.proxy.http.authorize import authorize
 from loom.proxy.http.exchange import Exchange
 from loom.proxy.http.forward import forward
+from loom.proxy.tracing.tracer import start_trace
 
 Stage = Callable[[Exchange], bool]
 Handler = Callable[[Exchange], None]
@@ -23,6 +24,7 @@ log = logging.getLogger("loom.proxy")
 OUTBOUND: tuple[Stage, ...] = (
     stages.select_route,
     stages.assign_request_id,
+    start_trace,
     stages.set_forwarded_headers,
     stages.inject_fault,
     stages.answer_locally,
@@ -32,6 +34,7 @@ OUTBOUND: tuple[Stage, ...] = (
 
 INBOUND: tuple[Stage, ...] = (
     stages.assign_request_id,
+    start_trace,
     authenticate_jwt,
     authorize,
     stages.select_route,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from loom.proxy.config import ProxyConfig
     from loom.proxy.http.downstream import DownstreamConnection
     from loom.proxy.router import CompiledRetryPolicy, CompiledRoute
+    from loom.proxy.tracing.span import Span
     from loom.proxy.upstream.cluster import ClusterRuntime
     from loom.proxy.upstream.connection import UpstreamConnection
 
@@ -66,6 +67,7 @@ class Exchange:
         "reused",
         "route",
         "set_cookie",
+        "span",
         "start",
         "status",
         "switched_rest",
@@ -120,6 +122,8 @@ class Exchange:
         """``iss/sub`` of a verified JWT (RequestAuthentication), as Istio's requestPrincipals."""
         self.jwt_claims: dict[str, object] | None = None
         self.authz: Decision | None = None
+        self.span: Span | None = None
+        """This request's span, when it is sampled (``loom.proxy.tracing``)."""
         """The authorization decision (inbound, with policies): a denial's response code details
         and the AUDIT policy that matched go to the access log."""
 
