@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 
 from loom import __version__
-from loom.cli import explain, resources, runtime
+from loom.cli import explain, golden, resources, runtime, trace
 from loom.cli.check.command import check as check_command
 from loom.cli.connection import CONTROL_PLANE_OPTION, STATE_DIR_OPTION, ControlPlaneAccess
+from loom.cli.dashboard import dashboard as dashboard_command
 from loom.snapshot import SnapshotError, load_snapshot
 
 app = typer.Typer(
@@ -71,6 +72,13 @@ def proxy(
         "--identity-dir",
         help="Keep the workload certificate and key here (default: a private temporary directory).",
     ),
+    telemetry_interval: float | None = typer.Option(
+        None,
+        "--telemetry-interval",
+        metavar="SECONDS",
+        help="Push the golden metrics to the control plane at least this often "
+        "(default $LOOM_TELEMETRY_INTERVAL, else 5).",
+    ),
 ) -> None:
     """Run one sidecar proxy: from a snapshot file (reloaded on SIGHUP or change), or connected
     to a control plane that issues its certificate and pushes its snapshots."""
@@ -101,6 +109,8 @@ def proxy(
             argv += ["--identity-dir", str(identity_dir)]
         if readiness_path is not None:
             argv += ["--readiness-path", readiness_path]
+        if telemetry_interval is not None:
+            argv += ["--telemetry-interval", str(telemetry_interval)]
         for item in label:
             argv += ["--label", item]
         for item in inbound:
@@ -171,6 +181,16 @@ def controlplane(
         "--service-cidr",
         help="Give each Service without a clusterIP a virtual IP of this IPv4 CIDR (e.g. 10.96.0.0/16).",
     ),
+    prometheus_sd_file: Path | None = typer.Option(
+        None,
+        "--prometheus-sd-file",
+        help="Keep a Prometheus file_sd_configs file (JSON) here listing every sidecar's metrics endpoint.",
+    ),
+    dashboard_port: int | None = typer.Option(
+        None,
+        "--dashboard-port",
+        help="Serve the web dashboard on http://127.0.0.1:PORT/ (0: any free port; off by default).",
+    ),
 ) -> None:
     """Serve the mesh API over HTTPS, issue workload certificates, and push every sidecar its
     snapshot (the store is watched)."""
@@ -220,7 +240,17 @@ def controlplane(
         raise typer.Exit(2) from None
     where = store if store is not None else config_dir
     try:
-        run(config_dir, address, port, ready_file, store, security, service_cidr)
+        run(
+            config_dir,
+            address,
+            port,
+            ready_file,
+            store,
+            security,
+            service_cidr,
+            prometheus_sd_file,
+            dashboard_port,
+        )
     except (CaError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -342,6 +372,7 @@ def token_create(
 
 app.command("check")(check_command)
 app.command("explain")(explain.explain)
+app.command("trace")(trace.trace)
 app.command("apply")(resources.apply)
 app.command("get")(resources.get)
 app.command("delete")(resources.delete)
@@ -349,6 +380,11 @@ app.command("up")(runtime.up)
 app.command("down")(runtime.down)
 app.command("status")(runtime.status)
 app.command("run", context_settings={"allow_interspersed_args": False})(runtime.run)
+app.command("dashboard")(dashboard_command)
+app.command("stat")(golden.stat)
+app.command("edges")(golden.edges)
+app.command("top")(golden.top)
+app.command("tap")(golden.tap)
 
 if __name__ == "__main__":
     app()

@@ -296,9 +296,13 @@ def _print_ready(plan: MeshPlan, state: MeshState) -> None:
     )
     out.print(f"logs: {state.logs_dir}", highlight=False)
     out.print("next:", highlight=False)
+    if state.dashboard_url:
+        out.print(f"  dashboard: {state.dashboard_url}", highlight=False)
     out.print(f"  loom status {where}", highlight=False)
     out.print(f"  loom proxy-status {access}", highlight=False)
     out.print(f"  loom explain http://SERVICE/ --from NAMESPACE/REPLICA {access}", highlight=False)
+    out.print(f"  loom stat svc -n NAMESPACE {access}", highlight=False)
+    out.print(f"  loom tap svc/SERVICE -n NAMESPACE --max 10 {access}", highlight=False)
     out.print(
         f"  loom run --mesh {where} --name shell -n NAMESPACE -- curl -s http://SERVICE/", highlight=False
     )

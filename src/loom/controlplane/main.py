@@ -16,6 +16,7 @@ from loom.controlplane.compiler.virtual_ips import parse_service_cidr
 from loom.controlplane.etcd_client import EtcdError
 from loom.controlplane.etcd_store import EtcdStore
 from loom.controlplane.jwks import JwksCache
+from loom.controlplane.prometheus_sd import TargetsFile
 from loom.controlplane.push import PushEngine
 from loom.controlplane.registry import WorkloadRegistry
 from loom.controlplane.security.setup import Security, SecurityOptions, open_security
@@ -56,6 +57,8 @@ async def serve(
     store_url: str | None,
     security_options: SecurityOptions,
     service_cidr: str | None = None,
+    prometheus_sd_file: Path | None = None,
+    dashboard_port: int | None = None,
 ) -> None:
     if service_cidr is not None:
         parse_service_cidr(service_cidr)  # a ValueError that says why, before anything starts
@@ -73,7 +76,9 @@ async def serve(
     )
     store = make_store(config_dir, store_url, push)
     try:
-        await _serve_store(store, registry, push, security, address, port, ready_file)
+        await _serve_store(
+            store, registry, push, security, address, port, ready_file, prometheus_sd_file, dashboard_port
+        )
     finally:
         await store.close()
         await jwks.close()
@@ -87,6 +92,8 @@ async def _serve_store(
     address: str,
     port: int,
     ready_file: Path | None,
+    prometheus_sd_file: Path | None = None,
+    dashboard_port: int | None = None,
 ) -> None:
     try:
         loaded = await store.open()
@@ -118,9 +125,17 @@ async def _serve_store(
         address,
         bound,
     )
+    ready: dict[str, object] = {"port": bound, "trust_bundle": str(security.state.bundle)}
+    dashboard = None
+    if dashboard_port is not None:
+        # The one place the control plane knows of the dashboard: it reads the API like any client.
+        from loom.dashboard.server import start_dashboard
+
+        dashboard = await start_dashboard(address, bound, security.options.state_dir, dashboard_port)
+        ready["dashboard_port"] = dashboard.port
     if ready_file is not None:
         tmp = ready_file.with_name(ready_file.name + ".tmp")
-        tmp.write_text(json.dumps({"port": bound, "trust_bundle": str(security.state.bundle)}))
+        tmp.write_text(json.dumps(ready))
         tmp.replace(ready_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,10 +146,14 @@ async def _serve_store(
         loop.create_task(plane.expire_workloads()),
         loop.create_task(security.keep_serving_certificate_fresh()),
     ]
+    if prometheus_sd_file is not None:
+        background.append(loop.create_task(TargetsFile(prometheus_sd_file, registry).keep_current()))
     await stop.wait()
     for task in background:
         task.cancel()
     await asyncio.gather(*background, return_exceptions=True)
+    if dashboard is not None:
+        await dashboard.close()
     await runner.cleanup()
 
 
@@ -146,8 +165,20 @@ def run(
     store_url: str | None,
     security: SecurityOptions,
     service_cidr: str | None = None,
+    prometheus_sd_file: Path | None = None,
+    dashboard_port: int | None = None,
 ) -> None:
-    main = serve(config_dir, address, port, ready_file, store_url, security, service_cidr)
+    main = serve(
+        config_dir,
+        address,
+        port,
+        ready_file,
+        store_url,
+        security,
+        service_cidr,
+        prometheus_sd_file,
+        dashboard_port,
+    )
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop

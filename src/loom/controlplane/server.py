@@ -11,6 +11,9 @@ GET    /v1/resources, POST /v1/resources, DELETE /v1/resources/{kind}/{namespace
 GET    /v1/workloads                          the store's resources and the registry: resources_api
 POST   /v1/certificates, POST /v1/tokens      workload certificates and join tokens: identity_api
 GET    /v1/identities                         what the CA issued, per identity: identity_api
+POST   /v1/traces, GET /v1/traces[/{trace_id}] spans sidecars send, recent traces: traces
+POST   /v1/telemetry/{namespace}/{name}, GET /v1/stats, /v1/edges, /v1/series, /v1/top, /v1/tap
+                                       the sidecars' golden metrics and tap: telemetry/api.py
 GET    /healthz
 
 Served over HTTPS. Registering, watching, acknowledging and deregistering need a workload client
@@ -36,6 +39,9 @@ from loom.controlplane.registry import WorkloadRegistry
 from loom.controlplane.resources_api import add_resource_routes
 from loom.controlplane.security.setup import Security
 from loom.controlplane.store import Store
+from loom.controlplane.telemetry import TelemetryStore
+from loom.controlplane.telemetry.api import add_telemetry_routes
+from loom.controlplane.traces import add_trace_routes
 from loom.controlplane.workloads import SidecarPorts, Workload
 
 MAX_WAIT = 60.0
@@ -50,6 +56,8 @@ class ControlPlane:
         self.registry = registry
         self.push = push
         self.security = security
+        self.telemetry = TelemetryStore()
+        """The sidecars' pushed golden metrics and tap sessions (``loom stat``, ``tap``, ...)."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -60,6 +68,10 @@ class ControlPlane:
         app.router.add_get("/v1/proxy-status", self.proxy_status)
         add_resource_routes(app, self, lambda handler: operator_only(self.security.operator_token, handler))
         add_identity_routes(app, self.security, self.registry)
+        add_telemetry_routes(
+            app, self.telemetry, self.registry, self._refuse_caller, self.security.operator_token
+        )
+        self.traces = add_trace_routes(app)
         app.router.add_get("/healthz", self.healthz)
         return app
 
@@ -88,6 +100,7 @@ class ControlPlane:
         refused = self._refuse_caller(request, key)
         if refused is not None:
             return refused
+        self.telemetry.forget(key)
         if self.registry.deregister(key):
             self.push.schedule()
             return web.json_response({"deregistered": True})

@@ -15,6 +15,8 @@ from loom.proxy.authz.lazy import compile_authorizer
 from loom.proxy.router import CompiledRetryPolicy, RouteTable, compile_route_config
 from loom.proxy.telemetry import REPORTER_DESTINATION, REPORTER_SOURCE, AccessLogEntry, PeerInfo
 from loom.proxy.telemetry.peers import MUTUAL_TLS
+from loom.proxy.telemetry.tap import TAP
+from loom.proxy.tracing.tracer import Tracer
 from loom.proxy.upstream.cluster import ClusterRuntime
 from loom.snapshot.model import Direction, Snapshot
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from loom.proxy.http.listener import HttpListener
     from loom.proxy.identity.store import IdentityStore
     from loom.proxy.telemetry import AccessLogger, MeshMetrics, SeriesHandle
+    from loom.proxy.tracing.export import SpanExporter
 
 NO_FLAGS = "-"
 
@@ -37,12 +40,16 @@ class ProxyConfig:
         metrics: MeshMetrics,
         access_log: AccessLogger | None,
         identity: IdentityStore | None = None,
+        spans: SpanExporter | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.version = snapshot.version
         self.node = snapshot.node
         self.metrics = metrics if snapshot.telemetry.metrics else None
         self.access_log = access_log
+        tracing = snapshot.telemetry.tracing
+        self.tracer = Tracer(snapshot, tracing, spans) if tracing is not None and spans is not None else None
+        """Distributed tracing (None: off, and trace headers pass through untouched)."""
         self.route_tables: dict[str, RouteTable] = {
             rc.name: compile_route_config(rc, snapshot.node) for rc in snapshot.route_configs
         }
@@ -76,9 +83,16 @@ class ProxyConfig:
     # telemetry ---------------------------------------------------------------------------
 
     def record(self, ex: Exchange) -> None:
-        """Golden metrics and the access log for one finished exchange."""
+        """Golden metrics and the access log for one finished exchange (and a tap event while
+        the control plane taps this proxy), and its span when it is sampled."""
+        span = ex.span
+        if span is not None:
+            self.tracer.finish(ex, span)  # type: ignore[union-attr]
         metrics = self.metrics
         access_log = self.access_log
+        if TAP.active:
+            inbound = ex.conn.listener.name in self._inbound_listeners
+            TAP.record(self.node, inbound, ex, ex.flags or NO_FLAGS, (time.monotonic() - ex.start) * 1000.0)
         if metrics is None and access_log is None:
             return
         duration_ms = (time.monotonic() - ex.start) * 1000.0

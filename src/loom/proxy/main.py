@@ -9,18 +9,22 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
 from loom.proxy.agent.agent import Agent, Registration
 from loom.proxy.agent.certificates import Bootstrap, CertificateRefused
 from loom.proxy.agent.readiness import Readiness, parse_readiness_path
+from loom.proxy.agent.telemetry import interval_from_env
 from loom.proxy.identity.store import IdentityStore
 from loom.proxy.router import RouteCompileError
 from loom.proxy.server import ProxyServer
 from loom.snapshot import SnapshotError, load_snapshot
 
 log = logging.getLogger("loom.proxy")
+
+DEREGISTER_WAIT = 2.0
 
 
 async def serve(snapshot_path: Path | None, agent: Agent | None, ready_file: Path | None = None) -> None:
@@ -29,6 +33,7 @@ async def serve(snapshot_path: Path | None, agent: Agent | None, ready_file: Pat
     if agent is not None:
         await agent.obtain_certificate()
         server = ProxyServer(await agent.first_snapshot(), identity=agent.certificates.identity)
+        server.spans.control_plane = agent.client  # sampled spans go to the control plane too
     else:
         assert snapshot_path is not None
         server = ProxyServer(load_snapshot(snapshot_path), snapshot_path)
@@ -44,19 +49,24 @@ async def serve(snapshot_path: Path | None, agent: Agent | None, ready_file: Pat
         task.add_done_callback(background.discard)
         return task
 
+    leaving: list[asyncio.Task[object]] = []
+
     def terminate() -> None:
-        if agent is not None:
-            spawn(agent.deregister())  # peers stop routing here while we drain
+        if agent is not None and not leaving:
+            leaving.append(spawn(agent.deregister()))  # peers stop routing here while we drain
         spawn(server.shutdown())
 
     watch = spawn(agent.run(server.apply)) if agent is not None else None
     renew = spawn(agent.keep_certificate_fresh()) if agent is not None else None
     probe = spawn(agent.keep_readiness_reported()) if agent is not None else None
+    telemetry = spawn(agent.telemetry_pusher(lambda: server.metrics).run()) if agent is not None else None
     loop.add_signal_handler(signal.SIGHUP, lambda: spawn(server.reload_from_file()))
     loop.add_signal_handler(signal.SIGTERM, terminate)
     loop.add_signal_handler(signal.SIGINT, terminate)
     await server.wait_stopped()
-    for task in (watch, renew, probe):
+    if leaving:  # a proxy with nothing to drain stops at once: let the control plane hear first
+        await asyncio.wait(leaving, timeout=DEREGISTER_WAIT)
+    for task in (watch, renew, probe, telemetry):
         if task is not None:
             task.cancel()
     # Shutdown is done; a repeated SIGTERM while the interpreter exits must not kill us mid-way.
@@ -64,6 +74,14 @@ async def serve(snapshot_path: Path | None, agent: Agent | None, ready_file: Pat
         loop.remove_signal_handler(signum)
         signal.signal(signum, signal.SIG_IGN)
     log.info("stopped")
+
+
+def free_admin_port() -> int:
+    """A free loopback port for the admin endpoint, chosen before registering: the registration
+    says where the metrics are (the control plane's ``--prometheus-sd-file`` lists it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def write_ready_file(server: ProxyServer, path: Path) -> None:
@@ -121,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where the certificate and key are written (default: a private temporary directory)",
     )
+    connected.add_argument(
+        "--telemetry-interval",
+        type=float,
+        default=interval_from_env(),
+        metavar="SECONDS",
+        help="push the golden metrics to the control plane at least this often "
+        "(default $LOOM_TELEMETRY_INTERVAL, else 5)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -146,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 address=args.address,
                 outbound_port=args.outbound_port,
                 inbound={int(a): int(b) for a, b in (item.split(":", 1) for item in args.inbound)},
-                admin_port=args.admin_port,
+                admin_port=args.admin_port or free_admin_port(),
                 transparent=args.transparent,
             )
         except ValueError:
@@ -164,7 +190,14 @@ def main(argv: list[str] | None = None) -> int:
             readiness = Readiness(args.address, registration.inbound, path, path_port=path_port)
         identity_dir = _identity_dir(args.identity_dir)
         bootstrap = Bootstrap(args.ca_file, token, identity_dir)
-        agent = Agent(args.control_plane, registration, IdentityStore(), bootstrap, readiness)
+        agent = Agent(
+            args.control_plane,
+            registration,
+            IdentityStore(),
+            bootstrap,
+            readiness,
+            telemetry_interval=args.telemetry_interval,
+        )
     try:
         run(args.config, agent, args.ready_file)
     except CertificateRefused as exc:

@@ -19,6 +19,7 @@ from loom.proxy.identity.store import IdentityError, IdentityStore
 from loom.proxy.router import RouteCompileError
 from loom.proxy.tcp import TcpListener
 from loom.proxy.telemetry import AccessLogger, MeshMetrics
+from loom.proxy.tracing.export import SpanExporter
 from loom.snapshot import Problem, Snapshot, SnapshotError, load_snapshot
 from loom.snapshot.model import Listener, Protocol
 
@@ -44,7 +45,9 @@ class ProxyServer:
         self.access_log = (
             AccessLogger(snapshot.telemetry.access_log) if snapshot.telemetry.access_log else None
         )
-        self.config = ProxyConfig(snapshot, None, self.metrics, self.access_log, self.identity)
+        self.spans = SpanExporter(self.metrics)
+        """Sampled spans on their way to the collectors (and the control plane, when connected)."""
+        self.config = ProxyConfig(snapshot, None, self.metrics, self.access_log, self.identity, self.spans)
         self.listeners: dict[str, AnyListener] = {}
         self.admin = AdminServer(self)
         self.draining = False
@@ -91,6 +94,7 @@ class ProxyServer:
         await self.admin.stop()
         if self.access_log is not None:
             self.access_log.close()
+        await self.spans.close()
         self._stopped.set()
 
     async def wait_stopped(self) -> None:
@@ -101,7 +105,7 @@ class ProxyServer:
     async def apply(self, snapshot: Snapshot) -> None:
         """Swap in a new snapshot. Raises (and changes nothing) if it cannot be used."""
         self.identity_files.apply(snapshot)
-        config = ProxyConfig(snapshot, self.config, self.metrics, self.access_log, self.identity)
+        config = ProxyConfig(snapshot, self.config, self.metrics, self.access_log, self.identity, self.spans)
         wanted = {item.name: item for item in snapshot.listeners}
         started: list[AnyListener] = []
         retiring: list[AnyListener] = []

@@ -184,7 +184,8 @@ class LocalMesh:
             str(self.plan.directory),
         ]
         argv += ["--state-dir", self.state.control_plane_state_dir, "--port", "0", "--ready-file", str(ready)]
-        argv += ["--address", self._plane_host]
+        argv += ["--address", self._plane_host, "--dashboard-port", "0"]
+        argv += ["--prometheus-sd-file", str(self.root / "prometheus" / "targets.json")]
         if self.state.transparent:
             argv += ["--service-cidr", SERVICE_CIDR]
         self.plane = children.spawn(argv, log)
@@ -195,6 +196,8 @@ class LocalMesh:
             self._check_alive(self.plane, "the control plane", log)
             self._tick(deadline, "the control plane to listen")
         self.state.control_plane_url = f"https://{self._plane_host}:{info['port']}"
+        if info.get("dashboard_port"):
+            self.state.dashboard_url = f"http://127.0.0.1:{info['dashboard_port']}/"
         self.save()
         return PlaneClient(self.state.control_plane_url, Path(self.state.control_plane_state_dir))
 

@@ -62,6 +62,8 @@ class MeshState:
     control_plane_pid: int = 0
     control_plane_state_dir: str = ""
     control_plane_log: str = ""
+    dashboard_url: str = ""
+    """The control plane's dashboard, ``http://127.0.0.1:PORT/`` (``loom dashboard``)."""
     logs_dir: str = ""
     started_at: float = 0.0
     ready_seconds: float = 0.0

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from loom.proxy.agent.certificates import Bootstrap, WorkloadCertificates
 from loom.proxy.agent.http import ControlPlaneClient, HttpError
 from loom.proxy.agent.readiness import Readiness
+from loom.proxy.agent.telemetry import DEFAULT_INTERVAL, TelemetryPusher
 from loom.proxy.identity.store import IdentityError, IdentityStore
 from loom.proxy.router import RouteCompileError
+from loom.proxy.telemetry.standard import IstioMetrics
 from loom.snapshot import Snapshot, SnapshotError, parse_snapshot
 
 log = logging.getLogger("loom.proxy.agent")
@@ -82,6 +84,7 @@ class Agent:
         identity: IdentityStore,
         bootstrap: Bootstrap,
         readiness: Readiness | None = None,
+        telemetry_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         self.url = control_plane.rstrip("/")
         self.registration = registration
@@ -97,6 +100,8 @@ class Agent:
         self.connected = False
         self.stopping = False
         """Deregistered for shutdown: registering again would put the workload back."""
+        self.telemetry_interval = telemetry_interval
+        """The most seconds between two telemetry pushes (``telemetry.py``)."""
 
     async def obtain_certificate(self) -> None:
         """The workload certificate, before anything else (retrying while the control plane cannot
@@ -109,6 +114,11 @@ class Agent:
                 await self._wait_before_retry(exc)
                 continue
             return
+
+    def telemetry_pusher(self, metrics: Callable[[], IstioMetrics | None]) -> TelemetryPusher:
+        """Pushes the proxy's golden metrics (``metrics()``) on this agent's connection."""
+        reg = self.registration
+        return TelemetryPusher(self.client, reg.namespace, reg.name, metrics, self.telemetry_interval)
 
     async def keep_certificate_fresh(self) -> None:
         await self.certificates.keep_renewed()
