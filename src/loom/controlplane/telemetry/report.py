@@ -12,30 +12,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-HEAD_LABELS = (
-    "reporter",
-    "source_workload",
-    "source_workload_namespace",
-    "source_principal",
-    "source_app",
-    "source_version",
-    "source_cluster",
-    "source_canonical_service",
-    "source_canonical_revision",
-    "destination_workload",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_app",
-    "destination_version",
-    "destination_service",
-    "destination_service_name",
-    "destination_service_namespace",
-    "destination_canonical_service",
-    "destination_canonical_revision",
-    "destination_cluster",
-    "request_protocol",
-)
-"""Istio's label names, in the order a ``Head`` holds their values."""
+from loom.snapshot.istio_labels import HEAD_LABELS
+
 LABEL = {name: i for i, name in enumerate(HEAD_LABELS)}
 REPORTER = LABEL["reporter"]
 SRC_WORKLOAD = LABEL["source_workload"]

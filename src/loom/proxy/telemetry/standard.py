@@ -25,6 +25,7 @@ from loom.proxy.telemetry.exposition import (
 )
 from loom.proxy.telemetry.flags import NONE as NO_FLAGS
 from loom.proxy.telemetry.peers import LATEST, UNKNOWN, PeerInfo, service_name_and_namespace
+from loom.snapshot.istio_labels import HEAD_LABELS
 
 REPORTER_SOURCE = "source"
 """The outbound (client-side) sidecar reports."""
@@ -44,29 +45,6 @@ DURATION_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 SIZE_BUCKETS: tuple[float, ...] = DURATION_BUCKETS
 
-HEAD_LABELS = (
-    "reporter",
-    "source_workload",
-    "source_workload_namespace",
-    "source_principal",
-    "source_app",
-    "source_version",
-    "source_cluster",
-    "source_canonical_service",
-    "source_canonical_revision",
-    "destination_workload",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_app",
-    "destination_version",
-    "destination_service",
-    "destination_service_name",
-    "destination_service_namespace",
-    "destination_canonical_service",
-    "destination_canonical_revision",
-    "destination_cluster",
-    "request_protocol",
-)
 REQUEST_LABELS = (
     *HEAD_LABELS,
     "response_code",
