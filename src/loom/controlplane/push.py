@@ -246,7 +246,10 @@ class PushEngine:
         return True
 
     def status(self) -> list[dict[str, object]]:
+        """Each proxy's sync state; STALE for all of them while a change waits out its debounce
+        (a workload that just became ready is not yet in anyone's snapshot)."""
         now = self.registry.clock()
+        pending = self._timer is not None
         rows = []
         for key, state in sorted(self.proxies.items()):
             last_seen = self.registry.last_seen(key)
@@ -257,7 +260,7 @@ class PushEngine:
                     "workload": key[1],
                     "version": state.version,
                     "acked": state.acked,
-                    "status": state.sync,
+                    "status": "STALE" if pending else state.sync,
                     "error": state.error,
                     "last_seen_seconds_ago": None if last_seen is None else round(now - last_seen, 1),
                     "ready": None if workload is None else workload.ready,
