@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from loom.proxy.tracing.export import SpanExporter
 
 
+SPAN_ID_MASK = (1 << 64) - 1
+
+
 def new_id(bits: int) -> str:
     """A random non-zero id of ``bits`` bits, as lower-case hex."""
     value = 0
@@ -74,6 +77,20 @@ class Tracer:
     def start(self, ex: Exchange) -> None:
         head = ex.head
         hmap = head.hmap
+        if (
+            b"traceparent" not in hmap
+            and b"b3" not in hmap
+            and b"x-b3-traceid" not in hmap
+            and b"x-b3-sampled" not in hmap
+            and random.random() >= self._threshold
+        ):
+            # The common case, kept to a few dictionary lookups: a request with no trace context,
+            # not sampled here. It gets a "not sampled" traceparent so the next hops agree.
+            ids = random.getrandbits(192)
+            value = b"00-%032x-%016x-00" % ((ids >> 64) or 1, (ids & SPAN_ID_MASK) or 1)
+            head.headers.append((b"traceparent", value))
+            hmap[b"traceparent"] = value
+            return
         incoming = propagation.extract(hmap)
         if incoming is None:
             decided = propagation.sampled_only(hmap)
