@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +58,17 @@ def test_the_bookstore_answers_and_only_the_frontend_may_order(bookstore: Path) 
     assert page["reviews"] is not None, page
     assert answers["order_via_frontend"][0] in (200, 201), answers
     assert answers["order_direct"] == [403, "RBAC: access denied"]
+
+
+def test_the_traffic_generator_sees_no_failure_from_its_first_request(bookstore: Path) -> None:
+    # It has no port, so it starts once every app it may call is ready and routed to.
+    log = bookstore / ".loom" / "logs" / "bookstore.traffic-0.log"
+    deadline = time.monotonic() + 60
+    while "requests 1-100:" not in (text := log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    first = next(line for line in text.splitlines() if "requests 1-100:" in line)
+    assert first.endswith("failed 0"), first
 
 
 def test_down_leaves_nothing_running(bookstore: Path) -> None:

@@ -341,17 +341,37 @@ class LocalMesh:
                         changed = True
             if waiting_sync:
                 statuses = self._statuses(client)
+                servers_up: bool | None = None
                 for replica in waiting_sync:
-                    if statuses.get((replica.namespace, replica.name)) == "SYNCED":
-                        replica.phase = "synced"
-                        self._start_app(replica)
-                        changed = True
+                    if statuses.get((replica.namespace, replica.name)) != "SYNCED":
+                        continue
+                    if not replica.app_port:
+                        # A pure client (the demo's traffic generator) starts last, once every
+                        # app it may call answers through the mesh: its first calls succeed.
+                        if servers_up is None:
+                            servers_up = self._servers_up(client)
+                        if not servers_up:
+                            continue
+                    replica.phase = "synced"
+                    self._start_app(replica)
+                    changed = True
             if changed:
                 self.save()
             if all(replica.phase == "ready" for replica in self.state.replicas) and self._routable(client):
                 return
             pending = [r.name for r in self.state.replicas if r.phase != "ready"]
             self._tick(deadline, f"{', '.join(pending)} to be ready")
+
+    def _servers_up(self, client: PlaneClient) -> bool:
+        """Every replica with a port is ready and every peer routes to it."""
+        servers = [replica for replica in self.state.replicas if replica.app_port]
+        if any(replica.phase != "ready" for replica in servers):
+            return False
+        try:
+            routable = client.routable()
+        except PlaneError:
+            return False
+        return all((replica.namespace, replica.name) in routable for replica in servers)
 
     def _routable(self, client: PlaneClient) -> bool:
         """Every replica SYNCED and reported ready by its sidecar, in one reading: each peer has
