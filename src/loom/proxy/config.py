@@ -90,13 +90,13 @@ class ProxyConfig:
             self.tracer.finish(ex, span)  # type: ignore[union-attr]
         metrics = self.metrics
         access_log = self.access_log
-        if TAP.active:
-            inbound = ex.conn.listener.name in self._inbound_listeners
-            TAP.record(self.node, inbound, ex, ex.flags or NO_FLAGS, (time.monotonic() - ex.start) * 1000.0)
-        if metrics is None and access_log is None:
+        tapped = TAP.active
+        if metrics is None and access_log is None and not tapped:
             return
         duration_ms = (time.monotonic() - ex.start) * 1000.0
         flags = ex.flags or NO_FLAGS
+        if tapped:
+            TAP.record(self.node, ex.conn.listener.name in self._inbound_listeners, ex, flags, duration_ms)
         if metrics is not None:
             series = self._series(ex)
             metrics.record_request(series, ex.status, flags, duration_ms, ex.body.total, ex.response_bytes)

@@ -38,13 +38,8 @@ class PassthroughDownstream(TcpDownstream):
         self.destination = destination
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        listener = self.listener
-        listener.connections.add(self)
-        if len(listener.connections) > listener.limits.max_connections or listener.draining:
-            self.transport.close()
+        if not self.admit(transport):
             return
-        self.transport.set_write_buffer_limits(high=64 * 1024)
         self.transport.pause_reading()
         asyncio.get_running_loop().create_task(self._connect())
 

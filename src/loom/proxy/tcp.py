@@ -81,14 +81,22 @@ class TcpDownstream(asyncio.Protocol):
         self.peer_principal: str | None = None
         """The peer's SPIFFE ID when it proved one with mutual TLS."""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def admit(self, transport: asyncio.BaseTransport) -> bool:
+        """Count the connection in its listener; False (and closed) over the connection limit or
+        while draining."""
         self.transport = transport  # type: ignore[assignment]
         listener = self.listener
         listener.connections.add(self)
         if len(listener.connections) > listener.limits.max_connections or listener.draining:
             self.transport.close()
-            return
+            return False
         self.transport.set_write_buffer_limits(high=64 * 1024)
+        return True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self.admit(transport):
+            return
+        listener = self.listener
         if listener.secure:
             self.peer_principal = spiffe_id_of(transport.get_extra_info("peercert"))
         if not allow_tcp(self, listener.config, listener.server.config.authorizer):

@@ -74,9 +74,12 @@ def unsupported_reason() -> str | None:
     return None
 
 
-def _run(*argv: str) -> str:
+def _run(*argv: str, stdin: str | None = None) -> str:
+    """The command's output; NetworkError naming the command when it fails."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+        done = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise NetworkError(f"{' '.join(argv)}: {exc}") from None
     if done.returncode != 0:
@@ -84,9 +87,12 @@ def _run(*argv: str) -> str:
     return done.stdout
 
 
-def _quiet(*argv: str) -> None:
-    """Removal: what is already gone is fine."""
-    subprocess.run(argv, capture_output=True, timeout=COMMAND_TIMEOUT, check=False)
+def _try(*argv: str) -> str | None:
+    """The command's output, or None when it fails (removal: what is already gone is fine)."""
+    try:
+        return _run(*argv)
+    except NetworkError:
+        return None
 
 
 def _used_networks() -> list[ipaddress.IPv4Network]:
@@ -157,7 +163,7 @@ def make_namespace(state: NetworkState, index: int, address: str, *, app_port: i
     _run(*inside, "ip", "addr", "add", f"{address}/{prefix}", "dev", "eth0")
     _run(*inside, "ip", "link", "set", "eth0", "up")
     _run(*inside, "ip", "route", "add", "default", "via", state.gateway)
-    _restore(name, capture_rules(app_port))
+    _run(*inside, "iptables-restore", "--noflush", stdin=capture_rules(app_port))
     return name
 
 
@@ -181,18 +187,6 @@ def capture_rules(app_port: int) -> str:
         lines.append(f"-A LOOM_INPUT -p tcp --dport {INBOUND_PORT} -j RETURN")
     lines += ["-A LOOM_INPUT -p tcp --syn -j REJECT --reject-with tcp-reset", "COMMIT", ""]
     return "\n".join(lines)
-
-
-def _restore(namespace: str, rules: str) -> None:
-    argv = ("ip", "netns", "exec", namespace, "iptables-restore", "--noflush")
-    try:
-        done = subprocess.run(
-            argv, input=rules, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise NetworkError(f"{' '.join(argv)}: {exc}") from None
-    if done.returncode != 0:
-        raise NetworkError(f"{' '.join(argv)}: {done.stderr.strip()}")
 
 
 def hosts_text(names: Mapping[str, Iterable[str]]) -> str:
@@ -260,17 +254,12 @@ def call_inside(namespace: str, action: Callable[[], T]) -> T:
 def tear_down(state: NetworkState) -> list[str]:
     """Remove everything ``state`` records (idempotent); what could not be removed."""
     for name in state.namespaces:
-        _quiet("ip", "netns", "del", name)
+        _try("ip", "netns", "del", name)
         shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
     if state.bridge:
-        _quiet("ip", "link", "del", state.bridge)
+        _try("ip", "link", "del", state.bridge)
     if state.forward_rule:
-        while (
-            subprocess.run(
-                ["iptables", "-D", *state.forward_rule], capture_output=True, timeout=COMMAND_TIMEOUT
-            ).returncode
-            == 0
-        ):
+        while _try("iptables", "-D", *state.forward_rule) is not None:
             pass  # the same rule inserted twice (a retried start) goes too
     return leftovers(state)
 
@@ -278,19 +267,11 @@ def tear_down(state: NetworkState) -> list[str]:
 def leftovers(state: NetworkState) -> list[str]:
     """What of ``state`` still exists on this host."""
     found = []
-    namespaces = set(_quiet_output("ip", "netns", "list").split())
+    namespaces = set((_try("ip", "netns", "list") or "").split())
     found += [f"network namespace {name}" for name in state.namespaces if name in namespaces]
     found += [f"{NETNS_ETC / name}" for name in state.namespaces if (NETNS_ETC / name).exists()]
-    if state.bridge and _quiet_output("ip", "link", "show", state.bridge):
+    if state.bridge and _try("ip", "link", "show", state.bridge):
         found.append(f"bridge {state.bridge}")
-    if state.forward_rule and f"loom mesh {state.tag}" in _quiet_output("iptables-save"):
+    if state.forward_rule and f"loom mesh {state.tag}" in (_try("iptables-save") or ""):
         found.append(f"iptables FORWARD rule for {state.bridge}")
     return found
-
-
-def _quiet_output(*argv: str) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout if done.returncode == 0 else ""
