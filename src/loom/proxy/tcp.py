@@ -52,6 +52,7 @@ class TcpListener(ListenerBase["TcpDownstream"]):
 class TcpDownstream(asyncio.Protocol):
     __slots__ = (
         "buffer",
+        "client_eof",
         "cluster",
         "endpoint",
         "eofs",
@@ -61,6 +62,7 @@ class TcpDownstream(asyncio.Protocol):
         "received",
         "sent",
         "series",
+        "server_eof",
         "transport",
         "upstream",
     )
@@ -77,6 +79,10 @@ class TcpDownstream(asyncio.Protocol):
         self.received = 0
         self.eofs = 0
         """Directions that have ended (EOF seen); at two the connection is over and closes."""
+        self.client_eof = False
+        self.server_eof = False
+        """Each side's EOF counts once: a transport paused and resumed after its EOF (back-pressure
+        from the other side) reports the EOF again."""
         self.last_activity = time.monotonic()
         self.peer_principal: str | None = None
         """The peer's SPIFFE ID when it proved one with mutual TLS."""
@@ -194,6 +200,9 @@ class TcpDownstream(asyncio.Protocol):
             self.upstream.transport.write(data)
 
     def eof_received(self) -> bool:
+        if self.client_eof:
+            return True  # reported again after a pause and resume: already handled
+        self.client_eof = True
         if self.upstream is None:
             # The client sent everything (and half-closed) before the upstream connection was up:
             # keep it open; _connect forwards the EOF after the buffered bytes.
@@ -257,6 +266,9 @@ class TcpUpstream(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         downstream = self.downstream
+        if downstream.server_eof:
+            return True  # reported again after a pause and resume: already handled
+        downstream.server_eof = True
         if downstream.transport.can_write_eof():
             downstream.transport.write_eof()
             downstream.eofs += 1
